@@ -1,0 +1,65 @@
+"""messagehandler: event sourcing on Azure, for Python.
+
+Aggregates record what happened as events (`messagehandler.domain`), the repository stores them
+atomically through an event source (`messagehandler.eventsource`), and the event model lives in
+`messagehandler.events`.
+"""
+
+from messagehandler.domain import EventSourced, applies
+from messagehandler.errors import (
+    ConcurrencyError,
+    ConfigurationError,
+    DuplicateEventTypeError,
+    EventAlreadyEmittedError,
+    EventDefinitionError,
+    HandlerDefinitionError,
+    MessageHandlerError,
+    MissingHandlerError,
+    SerializationError,
+    StreamIntegrityError,
+    UnknownEventTypeError,
+    UpcastError,
+)
+from messagehandler.events import (
+    Event,
+    EventMetadata,
+    EventTypeRegistry,
+    JsonEventSerializer,
+    MessageContext,
+    message_context,
+)
+from messagehandler.eventsource import EventSource, EventStream, InMemoryEventSource, InvalidKeyError
+from messagehandler.repository import AggregateRepository, IdentityConflictError, retry_on_conflict
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AggregateRepository",
+    "ConcurrencyError",
+    "ConfigurationError",
+    "DuplicateEventTypeError",
+    "Event",
+    "EventAlreadyEmittedError",
+    "EventDefinitionError",
+    "EventMetadata",
+    "EventSource",
+    "EventSourced",
+    "EventStream",
+    "EventTypeRegistry",
+    "HandlerDefinitionError",
+    "IdentityConflictError",
+    "InMemoryEventSource",
+    "InvalidKeyError",
+    "JsonEventSerializer",
+    "MessageContext",
+    "MessageHandlerError",
+    "MissingHandlerError",
+    "SerializationError",
+    "StreamIntegrityError",
+    "UnknownEventTypeError",
+    "UpcastError",
+    "__version__",
+    "applies",
+    "message_context",
+    "retry_on_conflict",
+]

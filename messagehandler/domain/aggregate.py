@@ -1,0 +1,180 @@
+"""The event-sourced aggregate: state is whatever its events say, and nothing else.
+
+Applying an event must be pure (no clock, no I/O, no randomness): a replay of the same events must
+give the same state. Everything impure happens in the command method before `emit`, and what it
+learned goes into the event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+from messagehandler.domain.handlers import HandlerTable, build_handler_table
+from messagehandler.errors import (
+    EventAlreadyEmittedError,
+    HandlerDefinitionError,
+    MissingHandlerError,
+    StreamIntegrityError,
+)
+from messagehandler.events.context import current_message_context
+from messagehandler.events.event import Event
+from messagehandler.events.metadata import EventMetadata
+
+E = TypeVar("E", bound=Event)
+
+
+class EventSourced:
+    """Base class of aggregates whose state is rebuilt from their events.
+
+    `emit(event)` stamps the event's metadata, applies it and keeps it pending until the repository
+    has stored it (`commit()`). An event type without an apply handler is refused at `emit`, before it
+    becomes pending, and on replay, where it raises `MissingHandlerError` naming the stream and version.
+    The stream type defaults to the class name; pass `class Org(EventSourced, stream_type="Organization")`
+    to decouple storage from the Python name.
+    """
+
+    __stream_type__: ClassVar[str] = "EventSourced"
+    __handlers__: ClassVar[HandlerTable | None] = None
+
+    def __init_subclass__(cls, *, stream_type: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__stream_type__ = stream_type if stream_type is not None else cls.__name__
+        try:
+            cls.__handlers__ = build_handler_table(cls)
+        except NameError:
+            cls.__handlers__ = None  # annotations refer to names defined later: resolve on first use
+
+    def __init__(self, id: str) -> None:
+        if not isinstance(id, str) or not id:
+            raise StreamIntegrityError(
+                f"{type(self).__qualname__} needs a non-empty string id, got {id!r}", stream=str(id)
+            )
+        self._id = id
+        self._version = 0
+        self._pending: list[Event] = []
+        self._history: list[Event] = []
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def version(self) -> int:
+        """Version after the last event, pending ones included; 0 for a new aggregate."""
+        return self._version
+
+    @property
+    def committed_version(self) -> int:
+        """The version the store holds: what the next append must expect."""
+        return self._version - len(self._pending)
+
+    @property
+    def pending_events(self) -> tuple[Event, ...]:
+        return tuple(self._pending)
+
+    @property
+    def history(self) -> tuple[Event, ...]:
+        """Committed events in version order: the ones restored plus the ones committed since."""
+        return tuple(self._history)
+
+    @classmethod
+    def stream_type(cls) -> str:
+        return cls.__stream_type__
+
+    @classmethod
+    def handled_event_types(cls) -> tuple[type[Event], ...]:
+        return cls._handler_table().event_types
+
+    @classmethod
+    def _handler_table(cls) -> HandlerTable:
+        table = cls.__dict__.get("__handlers__")
+        if table is None:
+            try:
+                table = build_handler_table(cls)
+            except NameError as error:
+                raise HandlerDefinitionError(
+                    f"{cls.__qualname__}: cannot resolve an apply handler annotation: {error}"
+                ) from error
+            cls.__handlers__ = table
+        return table
+
+    def emit(self, event: E) -> E:
+        """Record that something happened: stamp, apply, and keep pending until flushed."""
+        if event.has_metadata:
+            raise EventAlreadyEmittedError(
+                f"{type(event).__qualname__} already carries metadata (stream {event.metadata.stream!r}, "
+                f"version {event.metadata.version}); emit a new event instance"
+            )
+        version = self._version + 1
+        handler = self._handler_table().find(type(event))
+        if handler is None:
+            raise MissingHandlerError(
+                type(self), type(event).__event_type__, f"{self.__stream_type__}/{self._id}", version
+            )
+        context = current_message_context()
+        event._stamp(
+            EventMetadata(
+                event_id=str(uuid.uuid4()),
+                event_type=type(event).__event_type__,
+                source_id=self._id,
+                source_type=self.__stream_type__,
+                version=version,
+                when=datetime.now(UTC),
+                who=context.who,
+                causation_id=context.causation_id,
+                correlation_id=context.correlation_id,
+                tenant_id=context.tenant_id,
+                schema_version=type(event).__schema_version__,
+            )
+        )
+        handler(self, event)
+        self._version = version
+        self._pending.append(event)
+        return event
+
+    def restore_from(self, events: Iterable[Event]) -> None:
+        """Replay stored events; each must belong to this stream and follow the current version."""
+        table = self._handler_table()
+        find = table.find
+        version = self._version
+        history = self._history
+        stream_type = self.__stream_type__
+        for event in events:
+            meta = event.metadata
+            if meta.version != version + 1 or meta.source_id != self._id or meta.source_type != stream_type:
+                self._version = version
+                self._raise_out_of_order(meta, version)
+            handler = find(type(event))
+            if handler is None:
+                self._version = version
+                raise MissingHandlerError(type(self), meta.event_type, meta.stream, meta.version)
+            handler(self, event)
+            version += 1
+            history.append(event)
+        self._version = version
+
+    def _raise_out_of_order(self, meta: EventMetadata, version: int) -> None:
+        stream = f"{self.__stream_type__}/{self._id}"
+        if meta.source_id != self._id or meta.source_type != self.__stream_type__:
+            raise StreamIntegrityError(
+                f"event {meta.event_type!r} version {meta.version} belongs to stream {meta.stream!r}, not {stream!r}",
+                stream=stream,
+                version=meta.version,
+            )
+        raise StreamIntegrityError(
+            f"event {meta.event_type!r} on stream {stream!r} has version {meta.version}, expected {version + 1}",
+            stream=stream,
+            version=meta.version,
+        )
+
+    def commit(self) -> list[Event]:
+        """Mark pending events as stored and return them; called by the repository after an append."""
+        committed, self._pending = self._pending, []
+        self._history.extend(committed)
+        return committed
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__qualname__} id={self._id!r} version={self._version}>"

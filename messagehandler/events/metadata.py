@@ -1,0 +1,41 @@
+"""What the store knows about an event besides its payload.
+
+A frozen, slotted dataclass rather than a pydantic model: it is created once per emitted event and
+once per loaded event, always from trusted values, so validation would only cost time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventMetadata:
+    """Identity and provenance of one stored event.
+
+    `version` is the event's position in its stream, starting at 1. `causation_id` is the seed's
+    `why`: the id of the message that caused this event. `schema_version` is the version of the
+    event's payload shape as held in memory (after upcasting, the current one).
+    """
+
+    event_id: str
+    event_type: str
+    source_id: str
+    source_type: str
+    version: int
+    when: datetime
+    who: str | None = None
+    causation_id: str | None = None
+    correlation_id: str | None = None
+    tenant_id: str | None = None
+    schema_version: int = 1
+    encryption_key_id: str | None = None
+
+    @property
+    def stream(self) -> str:
+        """`{source_type}/{source_id}`, the name used in error messages and logs."""
+        return f"{self.source_type}/{self.source_id}"
+
+    def with_schema_version(self, schema_version: int) -> EventMetadata:
+        return replace(self, schema_version=schema_version)

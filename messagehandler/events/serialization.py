@@ -1,0 +1,69 @@
+"""Turning events into stored bodies and back, through the type registry and its upcasters.
+
+JSON is the default because stored rows must stay readable by other tools (the portal, the .NET
+and Node SDKs). Both directions use pydantic's compiled serializer; the common path (current
+schema version) never builds an intermediate dict.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol
+
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
+
+from messagehandler.errors import SerializationError
+from messagehandler.events.event import Event
+from messagehandler.events.metadata import EventMetadata
+from messagehandler.events.registry import EventTypeRegistry
+
+
+class EventSerializer(Protocol):
+    """Converts an event payload to its stored text and back."""
+
+    registry: EventTypeRegistry
+
+    def serialize(self, event: Event) -> str: ...
+
+    def deserialize(self, body: str, metadata: EventMetadata) -> Event: ...
+
+
+class JsonEventSerializer:
+    """Payload as a JSON object; metadata is kept outside the body by the event sources."""
+
+    def __init__(self, registry: EventTypeRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else EventTypeRegistry()
+
+    def serialize(self, event: Event) -> str:
+        try:
+            return event.model_dump_json()
+        except (PydanticSerializationError, TypeError, ValueError) as error:
+            where = ""
+            if event.has_metadata:
+                meta = event.metadata
+                where = f" (stream {meta.stream!r}, version {meta.version})"
+            raise SerializationError(
+                f"event of type {type(event).__event_type__!r}{where} cannot be serialised to JSON: {error}"
+            ) from error
+
+    def deserialize(self, body: str, metadata: EventMetadata) -> Event:
+        """Build the registered class from a stored body, upcasting old schema versions first."""
+        cls = self.registry.resolve(metadata.event_type, stream=metadata.stream, version=metadata.version)
+        current = cls.__schema_version__
+        try:
+            if metadata.schema_version == current:
+                event = cls.model_validate_json(body)
+            else:
+                data = self.registry.upcast(
+                    metadata.event_type, metadata.schema_version, json.loads(body), stream=metadata.stream
+                )
+                event = cls.model_validate(data)
+                metadata = metadata.with_schema_version(current)
+        except (ValidationError, json.JSONDecodeError) as error:
+            raise SerializationError(
+                f"stored event of type {metadata.event_type!r} (stream {metadata.stream!r}, version {metadata.version}) "
+                f"does not match its class {cls.__qualname__}: {error}"
+            ) from error
+        event._stamp(metadata)
+        return event

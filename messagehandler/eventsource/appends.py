@@ -1,0 +1,40 @@
+"""Checks every event source makes before an append, so they all refuse the same bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from messagehandler.errors import StreamIntegrityError
+from messagehandler.events.event import Event
+from messagehandler.eventsource.keys import validate_stream
+
+
+def check_append(stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]) -> None:
+    """Raise unless `events` are stamped for this stream with versions expected_version + 1, + 2, ..."""
+    validate_stream(stream_type, stream_id)
+    stream = f"{stream_type}/{stream_id}"
+    if isinstance(expected_version, bool) or not isinstance(expected_version, int) or expected_version < 0:
+        raise StreamIntegrityError(
+            f"expected version of stream {stream!r} must be an int >= 0, got {expected_version!r}", stream
+        )
+    version = expected_version
+    for event in events:
+        if not event.has_metadata:
+            raise StreamIntegrityError(
+                f"{type(event).__qualname__} appended to stream {stream!r} has no metadata: emit it from an aggregate",
+                stream,
+            )
+        meta = event.metadata
+        version += 1
+        if meta.source_type != stream_type or meta.source_id != stream_id:
+            raise StreamIntegrityError(
+                f"event {meta.event_type!r} version {meta.version} belongs to stream {meta.stream!r}, not {stream!r}",
+                stream,
+                meta.version,
+            )
+        if meta.version != version:
+            raise StreamIntegrityError(
+                f"event {meta.event_type!r} on stream {stream!r} has version {meta.version}, expected {version}",
+                stream,
+                meta.version,
+            )

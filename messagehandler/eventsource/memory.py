@@ -1,0 +1,84 @@
+"""The embedded event source: streams in a dict, bodies stored as JSON.
+
+Events are serialised on append and deserialised on load, exactly as a durable store would, so a
+payload that cannot be stored fails here in tests and a loaded event never aliases an emitted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from messagehandler.errors import ConcurrencyError
+from messagehandler.events.event import Event
+from messagehandler.events.metadata import EventMetadata
+from messagehandler.events.registry import EventTypeRegistry
+from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
+from messagehandler.eventsource.appends import check_append
+from messagehandler.eventsource.keys import validate_stream
+from messagehandler.eventsource.protocol import EventStream
+
+_Row = tuple[EventMetadata, str]
+
+
+class InMemoryEventSource:
+    """Implements `EventSource` in process memory; the default for tests and embedded use."""
+
+    def __init__(self, registry: EventTypeRegistry | None = None, *, serializer: EventSerializer | None = None) -> None:
+        self._serializer: EventSerializer = serializer if serializer is not None else JsonEventSerializer(registry)
+        self._streams: dict[str, dict[str, list[_Row]]] = {}
+
+    @property
+    def registry(self) -> EventTypeRegistry:
+        return self._serializer.registry
+
+    async def append(self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]) -> None:
+        check_append(stream_type, stream_id, expected_version, events)
+        if not events:
+            return
+        serialize = self._serializer.serialize
+        rows = [(event.metadata, serialize(event)) for event in events]
+        streams = self._streams.setdefault(stream_type, {})
+        stream = streams.get(stream_id, [])
+        if len(stream) != expected_version:
+            if self._already_stored(stream, expected_version, rows):
+                return
+            raise ConcurrencyError(stream_type, stream_id, expected_version, len(stream))
+        if stream:
+            stream.extend(rows)
+        else:
+            streams[stream_id] = rows
+
+    @staticmethod
+    def _already_stored(stream: list[_Row], expected_version: int, rows: list[_Row]) -> bool:
+        stored = stream[expected_version : expected_version + len(rows)]
+        return len(stored) == len(rows) and all(
+            s[0].event_id == r[0].event_id for s, r in zip(stored, rows, strict=True)
+        )
+
+    async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
+        validate_stream(stream_type, stream_id)
+        stream = self._streams.get(stream_type, {}).get(stream_id)
+        if not stream:
+            return []
+        deserialize = self._serializer.deserialize
+        return [deserialize(body, meta) for meta, body in stream[max(from_version, 1) - 1 :]]
+
+    async def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
+        deserialize = self._serializer.deserialize
+        streams = self._streams.get(stream_type, {})
+        for stream_id in list(streams):
+            rows = streams[stream_id]
+            yield EventStream(stream_type, stream_id, [deserialize(body, meta) for meta, body in rows])
+
+    async def stream_ids(self, stream_type: str) -> AsyncIterator[str]:
+        for stream_id in list(self._streams.get(stream_type, {})):
+            yield stream_id
+
+    async def close(self) -> None:
+        """Nothing to release; present so every source can be used the same way."""
+
+    async def __aenter__(self) -> InMemoryEventSource:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

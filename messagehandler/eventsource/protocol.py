@@ -1,0 +1,61 @@
+"""The `EventSource` protocol: what every event store offers the repository and the projections.
+
+Versions are positions in one stream, starting at 1; `expected_version` is the version the stream has
+before an append (0 for a new stream). There is no global order across streams: Table Storage has
+none, so the protocol does not pretend otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from messagehandler.events.event import Event
+from messagehandler.events.registry import EventTypeRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class EventStream:
+    """All events of one stream, in version order, as yielded by `EventSource.read_type`."""
+
+    stream_type: str
+    stream_id: str
+    events: list[Event]
+
+    @property
+    def version(self) -> int:
+        return self.events[-1].metadata.version if self.events else 0
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """Append-only storage of event streams, grouped by stream type."""
+
+    @property
+    def registry(self) -> EventTypeRegistry:
+        """The event types this source can deserialise; the repository registers aggregates' types here."""
+        ...
+
+    async def append(self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]) -> None:
+        """Store `events` atomically after `expected_version`, or raise `ConcurrencyError` and store nothing.
+
+        The events must carry metadata for this stream with versions `expected_version + 1, ...`.
+        Appending events whose ids are already stored at those versions succeeds without duplicates,
+        so a flush retried after an ambiguous failure is safe.
+        """
+        ...
+
+    async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
+        """Events of one stream with version >= `from_version`, in order; empty when there are none."""
+        ...
+
+    def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
+        """Every stream of a type, one at a time; memory holds one stream, not the whole type."""
+        ...
+
+    def stream_ids(self, stream_type: str) -> AsyncIterator[str]:
+        """The ids of the streams of a type."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,108 @@
+"""The unit of work: load aggregates, let commands change them, store what they emitted.
+
+One repository is one unit of work. It keeps an identity map, so two `get` calls for the same
+stream return the same object and a command sees its own changes. Each aggregate is stored
+atomically; there is no transaction across aggregates (Table Storage has none across partitions),
+so a flush touching several aggregates can store some and fail on others. The error says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TypeVar
+
+from messagehandler.domain.aggregate import EventSourced
+from messagehandler.errors import MessageHandlerError
+from messagehandler.events.event import Event
+from messagehandler.eventsource.keys import validate_stream
+from messagehandler.eventsource.memory import InMemoryEventSource
+from messagehandler.eventsource.protocol import EventSource
+
+A = TypeVar("A", bound=EventSourced)
+
+
+class IdentityConflictError(MessageHandlerError):
+    """Two different objects claim the same stream within one unit of work."""
+
+
+class AggregateRepository:
+    """Gets aggregates from an event source and flushes their pending events back to it."""
+
+    def __init__(self, source: EventSource | None = None) -> None:
+        self.source: EventSource = source if source is not None else InMemoryEventSource()
+        self._identity: dict[tuple[str, str], EventSourced] = {}
+        self._registered: set[type[EventSourced]] = set()
+        self.last_flush_committed: list[Event] = []
+
+    def _register(self, aggregate_type: type[EventSourced]) -> None:
+        if aggregate_type not in self._registered:
+            self.source.registry.register(*aggregate_type.handled_event_types())
+            self._registered.add(aggregate_type)
+
+    async def get(self, aggregate_type: type[A], id: str) -> A:
+        """The aggregate as its events describe it; a new, empty one when its stream does not exist.
+
+        `aggregate_type(id)` must construct an empty aggregate.
+        """
+        stream_type = aggregate_type.__stream_type__
+        key = (stream_type, id)
+        known = self._identity.get(key)
+        if known is not None:
+            if not isinstance(known, aggregate_type):
+                raise IdentityConflictError(
+                    f"stream {stream_type}/{id} is already held as a {type(known).__qualname__}, "
+                    f"not a {aggregate_type.__qualname__}"
+                )
+            return known
+        validate_stream(stream_type, id)
+        self._register(aggregate_type)
+        events = await self.source.load(stream_type, id)
+        aggregate = aggregate_type(id)
+        aggregate.restore_from(events)
+        self._identity[key] = aggregate
+        return aggregate
+
+    def add(self, aggregate: EventSourced) -> None:
+        """Track an aggregate created by a command, so the next flush stores it."""
+        key = (aggregate.__stream_type__, aggregate.id)
+        validate_stream(*key)
+        known = self._identity.get(key)
+        if known is not None and known is not aggregate:
+            raise IdentityConflictError(f"another object for stream {key[0]}/{key[1]} is already in this unit of work")
+        self._register(type(aggregate))
+        self._identity[key] = aggregate
+
+    async def flush(self) -> list[Event]:
+        """Store the pending events of every touched aggregate, each atomically; return what was committed.
+
+        When some aggregates fail (a `ConcurrencyError`, a storage error), the ones stored are committed
+        and listed in `last_flush_committed`, and the first error is raised with the others as notes.
+        """
+        touched = [aggregate for aggregate in self._identity.values() if aggregate._pending]
+        self.last_flush_committed = []
+        if not touched:
+            return []
+        if len(touched) == 1:
+            await self._store(touched[0])
+            self.last_flush_committed = touched[0].commit()
+            return list(self.last_flush_committed)
+        outcomes = await asyncio.gather(*(self._store(aggregate) for aggregate in touched), return_exceptions=True)
+        errors: list[BaseException] = []
+        for aggregate, outcome in zip(touched, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                errors.append(outcome)
+            else:
+                self.last_flush_committed.extend(aggregate.commit())
+        if errors:
+            first = errors[0]
+            for other in errors[1:]:
+                first.add_note(f"also failed in the same flush: {other}")
+            if self.last_flush_committed:
+                streams = sorted({event.metadata.stream for event in self.last_flush_committed})
+                first.add_note(f"stored in the same flush: {', '.join(streams)}")
+            raise first
+        return list(self.last_flush_committed)
+
+    async def _store(self, aggregate: EventSourced) -> None:
+        pending = aggregate._pending
+        await self.source.append(aggregate.__stream_type__, aggregate.id, aggregate._version - len(pending), pending)

@@ -1,0 +1,44 @@
+"""Re-running a command when another writer got there first."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from messagehandler.errors import ConcurrencyError
+from messagehandler.eventsource.protocol import EventSource
+from messagehandler.repository.repository import AggregateRepository
+
+T = TypeVar("T")
+
+
+async def retry_on_conflict(
+    source: EventSource,
+    command: Callable[[AggregateRepository], Awaitable[T]],
+    *,
+    attempts: int = 3,
+    backoff: float = 0.01,
+) -> T:
+    """Run `command` in a fresh unit of work and flush; on `ConcurrencyError` re-load and run it again.
+
+    The command must do all its work through the repository it is given, so each attempt starts from
+    the latest stored state. After `attempts` conflicts the last `ConcurrencyError` is raised. A flush
+    that stored some aggregates before failing on another is not retried (re-running the command would
+    apply it twice to the ones stored); its error is raised at once.
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be >= 1, got {attempts}")
+    for attempt in range(1, attempts + 1):
+        repository = AggregateRepository(source)
+        result = await command(repository)
+        try:
+            await repository.flush()
+        except ConcurrencyError:
+            if attempt == attempts or repository.last_flush_committed:
+                raise
+            await asyncio.sleep(backoff * attempt * (0.5 + random.random()))
+            continue
+        return result
+    raise AssertionError("unreachable")  # pragma: no cover
