@@ -7,6 +7,7 @@ learned goes into the event.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -38,12 +39,15 @@ class EventSourced:
 
     __stream_type__: ClassVar[str] = "EventSourced"
     __handlers__: ClassVar[HandlerTable | None] = None
+    __definition_locals__: ClassVar[dict[str, Any] | None] = None
 
     def __init_subclass__(cls, *, stream_type: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.__stream_type__ = stream_type if stream_type is not None else cls.__name__
+        frame = sys._getframe(1)
+        cls.__definition_locals__ = dict(frame.f_locals) if frame.f_locals is not frame.f_globals else None
         try:
-            cls.__handlers__ = build_handler_table(cls)
+            cls.__handlers__ = build_handler_table(cls, cls.__definition_locals__)
         except NameError:
             cls.__handlers__ = None  # annotations refer to names defined later: resolve on first use
 
@@ -93,7 +97,7 @@ class EventSourced:
         table = cls.__dict__.get("__handlers__")
         if table is None:
             try:
-                table = build_handler_table(cls)
+                table = build_handler_table(cls, cls.__definition_locals__)
             except NameError as error:
                 raise HandlerDefinitionError(
                     f"{cls.__qualname__}: cannot resolve an apply handler annotation: {error}"

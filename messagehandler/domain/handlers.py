@@ -77,7 +77,7 @@ def _candidates(owner: type) -> dict[str, Callable[..., Any]]:
     return methods
 
 
-def _event_type_of(owner: type, name: str, fn: Callable[..., Any]) -> type[Event]:
+def _event_type_of(owner: type, name: str, fn: Callable[..., Any], localns: dict[str, Any] | None) -> type[Event]:
     explicit = getattr(fn, _MARK, None)
     if isinstance(explicit, type):
         if not issubclass(explicit, Event):
@@ -91,7 +91,7 @@ def _event_type_of(owner: type, name: str, fn: Callable[..., Any]) -> type[Event
             f"{owner.__qualname__}.{name}: an apply handler takes exactly (self, event), got {len(parameters) - 1} arguments"
         )
     event_param = parameters[1].name
-    hints = typing.get_type_hints(fn)  # NameError for forward references is handled by the caller
+    hints = typing.get_type_hints(fn, localns=localns)  # NameError for forward references is handled by the caller
     annotation = hints.get(event_param)
     if annotation is None:
         raise HandlerDefinitionError(
@@ -105,12 +105,15 @@ def _event_type_of(owner: type, name: str, fn: Callable[..., Any]) -> type[Event
     return annotation
 
 
-def build_handler_table(owner: type) -> HandlerTable:
-    """Collect the handlers of `owner`; raises HandlerDefinitionError, or NameError for unresolved annotations."""
+def build_handler_table(owner: type, localns: dict[str, Any] | None = None) -> HandlerTable:
+    """Collect the handlers of `owner`; raises HandlerDefinitionError, or NameError for unresolved annotations.
+
+    `localns` holds the names visible where the class was defined, for aggregates defined in a function.
+    """
     handlers: dict[type[Event], Handler] = {}
     names: dict[type[Event], str] = {}
     for name, fn in _candidates(owner).items():
-        event_type = _event_type_of(owner, name, fn)
+        event_type = _event_type_of(owner, name, fn, localns)
         if event_type in handlers:
             raise HandlerDefinitionError(
                 f"{owner.__qualname__} has two apply handlers for {event_type.__event_type__!r}: "

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ConfigDict
 
 from messagehandler import (
     ConcurrencyError,
@@ -92,7 +93,9 @@ async def test_a_stale_expected_version_raises_and_writes_nothing(event_source: 
     competing = history("acme", 2, start_version=3)
 
     with pytest.raises(ConcurrencyError) as raised:
-        await event_source.append(ORG, "acme", 2, recorded(ORG, "acme", [OrganizationRenamed(name="late")], start_version=3))
+        await event_source.append(
+            ORG, "acme", 2, recorded(ORG, "acme", [OrganizationRenamed(name="late")], start_version=3)
+        )
 
     assert (raised.value.stream_type, raised.value.stream_id) == (ORG, "acme")
     assert (raised.value.expected_version, raised.value.actual_version) == (2, 3)
@@ -104,7 +107,9 @@ async def test_a_stale_expected_version_raises_and_writes_nothing(event_source: 
     assert not stored_ids & {e.metadata.event_id for e in competing}
 
 
-async def test_appending_to_a_stream_that_does_not_exist_yet_with_a_version_conflicts(event_source: EventSource) -> None:
+async def test_appending_to_a_stream_that_does_not_exist_yet_with_a_version_conflicts(
+    event_source: EventSource,
+) -> None:
     with pytest.raises(ConcurrencyError) as raised:
         await event_source.append(ORG, "ghost", 2, history("ghost", 1, start_version=3))
 
@@ -114,7 +119,9 @@ async def test_appending_to_a_stream_that_does_not_exist_yet_with_a_version_conf
 
 async def test_two_writers_at_the_same_version_one_wins(event_source: EventSource) -> None:
     await event_source.append(ORG, "acme", 0, history("acme", 1))
-    first = recorded(ORG, "acme", [OrganizationRenamed(name="first"), OrganizationRenamed(name="first again")], start_version=2)
+    first = recorded(
+        ORG, "acme", [OrganizationRenamed(name="first"), OrganizationRenamed(name="first again")], start_version=2
+    )
     second = recorded(ORG, "acme", [OrganizationRenamed(name="second")], start_version=2)
 
     outcomes = await asyncio.gather(
@@ -239,7 +246,7 @@ class Opaque:
 
 
 class CarriesAnObject(Event, type_name="CarriesAnObject"):
-    model_config = {"arbitrary_types_allowed": True, "frozen": True}
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
     thing: Any
 
 
