@@ -6,7 +6,7 @@ once per loaded event, always from trusted values, so validation would only cost
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 
@@ -16,7 +16,9 @@ class EventMetadata:
 
     `version` is the event's position in its stream, starting at 1. `causation_id` is the seed's
     `why`: the id of the message that caused this event. `schema_version` is the version of the
-    event's payload shape as held in memory (after upcasting, the current one).
+    event's payload shape as held in memory (after upcasting, the current one). `stored_at` is the
+    store's own commit time (Table Storage's `Timestamp`), set on events read back from a store; it
+    orders catch-up reads and takes no part in equality.
     """
 
     event_id: str
@@ -31,6 +33,7 @@ class EventMetadata:
     tenant_id: str | None = None
     schema_version: int = 1
     encryption_key_id: str | None = None
+    stored_at: datetime | None = field(default=None, compare=False)
 
     @property
     def stream(self) -> str:
@@ -39,3 +42,6 @@ class EventMetadata:
 
     def with_schema_version(self, schema_version: int) -> EventMetadata:
         return replace(self, schema_version=schema_version)
+
+    def with_stored_at(self, stored_at: datetime) -> EventMetadata:
+        return replace(self, stored_at=stored_at)

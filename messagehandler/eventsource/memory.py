@@ -6,7 +6,9 @@ payload that cannot be stored fails here in tests and a loaded event never alias
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 
 from messagehandler.errors import ConcurrencyError
 from messagehandler.events.event import Event
@@ -26,6 +28,7 @@ class InMemoryEventSource:
     def __init__(self, registry: EventTypeRegistry | None = None, *, serializer: EventSerializer | None = None) -> None:
         self._serializer: EventSerializer = serializer if serializer is not None else JsonEventSerializer(registry)
         self._streams: dict[str, dict[str, list[_Row]]] = {}
+        self._last_stored_at = datetime.min.replace(tzinfo=UTC)
 
     @property
     def registry(self) -> EventTypeRegistry:
@@ -36,7 +39,9 @@ class InMemoryEventSource:
         if not events:
             return
         serialize = self._serializer.serialize
-        rows = [(event.metadata, serialize(event)) for event in events]
+        bodies = [serialize(event) for event in events]
+        stored_at = self._commit_time()
+        rows = [(event.metadata.with_stored_at(stored_at), body) for event, body in zip(events, bodies, strict=True)]
         streams = self._streams.setdefault(stream_type, {})
         stream = streams.get(stream_id, [])
         if len(stream) != expected_version:
@@ -47,6 +52,12 @@ class InMemoryEventSource:
             stream.extend(rows)
         else:
             streams[stream_id] = rows
+
+    def _commit_time(self) -> datetime:
+        """Like a store's commit timestamp, but strictly increasing so tests of catch-up are exact."""
+        now = datetime.now(UTC)
+        self._last_stored_at = max(now, self._last_stored_at + timedelta(microseconds=1))
+        return self._last_stored_at
 
     @staticmethod
     def _already_stored(stream: list[_Row], expected_version: int, rows: list[_Row]) -> bool:
@@ -70,6 +81,15 @@ class InMemoryEventSource:
             rows = streams[stream_id]
             yield EventStream(stream_type, stream_id, [deserialize(body, meta) for meta, body in rows])
 
+    async def read_changes(self, stream_type: str, since: datetime | None = None) -> AsyncIterator[EventStream]:
+        deserialize = self._serializer.deserialize
+        streams = self._streams.get(stream_type, {})
+        for stream_id in list(streams):
+            rows = streams[stream_id]
+            start = 0 if since is None else bisect.bisect_left(rows, since, key=_stored_at)
+            if start < len(rows):
+                yield EventStream(stream_type, stream_id, [deserialize(body, meta) for meta, body in rows[start:]])
+
     async def stream_ids(self, stream_type: str) -> AsyncIterator[str]:
         for stream_id in list(self._streams.get(stream_type, {})):
             yield stream_id
@@ -82,3 +102,9 @@ class InMemoryEventSource:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _stored_at(row: _Row) -> datetime:
+    stored_at = row[0].stored_at
+    assert stored_at is not None
+    return stored_at

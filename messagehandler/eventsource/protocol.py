@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from messagehandler.events.event import Event
@@ -52,6 +53,16 @@ class EventSource(Protocol):
 
     def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
         """Every stream of a type, one at a time; memory holds one stream, not the whole type."""
+        ...
+
+    def read_changes(self, stream_type: str, since: datetime | None = None) -> AsyncIterator[EventStream]:
+        """Streams of a type with events stored at or after `since`, each holding only those events.
+
+        `since` is compared with `EventMetadata.stored_at`, the store's own commit time. A transaction
+        in flight may commit with a time earlier than one already read, so a consumer catching up
+        re-reads a safety margin before its high-water mark and skips versions it has seen; see
+        `messagehandler.eventsource.positions`. With `since=None` this is `read_type`.
+        """
         ...
 
     def stream_ids(self, stream_type: str) -> AsyncIterator[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -303,3 +303,50 @@ async def test_times_keep_microseconds_and_utc(event_source: EventSource) -> Non
     (loaded,) = await event_source.load(ORG, "acme")
 
     assert loaded.metadata.when == when
+
+
+async def test_loaded_events_carry_the_stores_commit_time(event_source: EventSource) -> None:
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    await event_source.append(ORG, "acme", 0, history("acme", 2))
+
+    loaded = await event_source.load(ORG, "acme")
+
+    for event in loaded:
+        assert event.metadata.stored_at is not None
+        assert event.metadata.stored_at.tzinfo is not None
+        assert event.metadata.stored_at >= before
+
+
+async def test_read_changes_returns_only_what_was_stored_since(event_source: EventSource) -> None:
+    await event_source.append(ORG, "old", 0, history("old", 2))
+    await event_source.append(ORG, "grows", 0, history("grows", 2))
+    first = await event_source.load(ORG, "grows")
+    stored_at = first[-1].metadata.stored_at
+    assert stored_at is not None
+    since = await _strictly_later_commit(event_source, stored_at)
+    await event_source.append(ORG, "grows", 2, history("grows", 2, start_version=3))
+    await event_source.append(ORG, "new", 0, history("new", 1))
+
+    changes = {s.stream_id: [e.metadata.version for e in s.events] async for s in event_source.read_changes(ORG, since)}
+    everything = {s.stream_id: len(s.events) async for s in event_source.read_changes(ORG)}
+
+    assert changes == {"grows": [3, 4], "new": [1]}
+    assert everything == {"old": 2, "grows": 4, "new": 1}
+
+
+async def _strictly_later_commit(event_source: EventSource, after: datetime) -> datetime:
+    """Write marker events until the store's clock has moved past `after`; return the first later time.
+
+    Store clocks may have coarse resolution, so this polls with a deadline instead of sleeping blindly.
+    """
+    deadline = asyncio.get_running_loop().time() + 10
+    version = 0
+    while True:
+        await event_source.append("Marker", "m", version, history("m", 1, start_version=version + 1, stream_type="Marker"))
+        version += 1
+        (marker,) = await event_source.load("Marker", "m", from_version=version)
+        stored_at = marker.metadata.stored_at
+        assert stored_at is not None
+        if stored_at > after:
+            return stored_at
+        assert asyncio.get_running_loop().time() < deadline, "the store's clock did not advance"

@@ -1,0 +1,84 @@
+"""Catching up with a stream type when the store has no global sequence.
+
+Table Storage orders nothing across partitions and its commit time (`Timestamp`) is only roughly
+monotonic: a transaction in flight can commit with a time earlier than one already read, and shards of
+a type live on partition servers whose clocks may differ. So a position is two things:
+
+- the version seen of every stream, which makes re-reading harmless (seen versions are skipped), and
+- a high-water mark of the store's commit times, which bounds how much must be re-read.
+
+A catch-up reads everything stored since `high_water - margin`, drops versions already seen and, when
+a stream shows a gap (its next event is older than the margin), loads the missing versions from the
+stream itself. With a margin wider than commit latency plus clock skew, nothing is missed; the cost
+of a wide margin is re-reading the events of that window, never correctness of the versions applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from messagehandler.eventsource.protocol import EventSource, EventStream
+
+DEFAULT_MARGIN = timedelta(minutes=5)
+
+
+@dataclass
+class TypePosition:
+    """How far a consumer has read one stream type."""
+
+    versions: dict[str, int] = field(default_factory=dict)
+    high_water: datetime | None = None
+
+    def seen(self, stream_id: str) -> int:
+        return self.versions.get(stream_id, 0)
+
+    def advance(self, stream: EventStream) -> None:
+        if not stream.events:
+            return
+        self.versions[stream.stream_id] = stream.events[-1].metadata.version
+        for event in stream.events:
+            stored_at = event.metadata.stored_at
+            if stored_at is not None and (self.high_water is None or stored_at > self.high_water):
+                self.high_water = stored_at
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "versions": dict(self.versions),
+            "high_water": self.high_water.isoformat() if self.high_water is not None else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TypePosition:
+        high_water = data.get("high_water")
+        return cls(
+            versions={str(k): int(v) for k, v in data.get("versions", {}).items()},
+            high_water=datetime.fromisoformat(high_water) if high_water else None,
+        )
+
+
+async def catch_up(
+    source: EventSource,
+    stream_type: str,
+    position: TypePosition,
+    *,
+    margin: timedelta = DEFAULT_MARGIN,
+) -> AsyncIterator[EventStream]:
+    """Yield, per stream, the events after `position`, advancing it as each stream is yielded.
+
+    A stream is yielded with its unseen events in version order, starting right after the version
+    the position has seen: never a gap, never a repeat.
+    """
+    since = position.high_water - margin if position.high_water is not None else None
+    async for stream in source.read_changes(stream_type, since):
+        seen = position.seen(stream.stream_id)
+        events = [event for event in stream.events if event.metadata.version > seen]
+        if not events:
+            continue
+        if events[0].metadata.version != seen + 1:
+            events = await source.load(stream_type, stream.stream_id, from_version=seen + 1)
+        unseen = EventStream(stream_type, stream.stream_id, events)
+        position.advance(unseen)
+        yield unseen

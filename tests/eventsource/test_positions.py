@@ -1,0 +1,65 @@
+"""Catch-up reads over every event source: seen versions skipped, gaps filled, new streams found."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from messagehandler import EventSource
+from messagehandler.eventsource.positions import TypePosition, catch_up
+from samples.organization import OrganizationRegistered, OrganizationRenamed
+from tests.contract.test_event_source import ORG, _strictly_later_commit, history
+
+
+@pytest.fixture(autouse=True)
+def _register(event_source: EventSource) -> None:
+    event_source.registry.register(OrganizationRegistered, OrganizationRenamed)
+
+
+async def versions(source: EventSource, position: TypePosition, margin: timedelta) -> dict[str, list[int]]:
+    return {s.stream_id: [e.metadata.version for e in s.events] async for s in catch_up(source, ORG, position, margin=margin)}
+
+
+async def test_a_first_catch_up_reads_everything_and_a_second_nothing(event_source: EventSource) -> None:
+    await event_source.append(ORG, "a", 0, history("a", 3))
+    await event_source.append(ORG, "b", 0, history("b", 1))
+    position = TypePosition()
+
+    assert await versions(event_source, position, timedelta(minutes=5)) == {"a": [1, 2, 3], "b": [1]}
+    assert position.versions == {"a": 3, "b": 1}
+    assert await versions(event_source, position, timedelta(minutes=5)) == {}
+
+
+async def test_new_events_and_new_streams_are_read_once(event_source: EventSource) -> None:
+    await event_source.append(ORG, "a", 0, history("a", 2))
+    position = TypePosition()
+    await versions(event_source, position, timedelta(minutes=5))
+    await event_source.append(ORG, "a", 2, history("a", 1, start_version=3))
+    await event_source.append(ORG, "c", 0, history("c", 2))
+
+    assert await versions(event_source, position, timedelta(minutes=5)) == {"a": [3], "c": [1, 2]}
+    assert await versions(event_source, position, timedelta(minutes=5)) == {}
+
+
+async def test_an_event_older_than_the_margin_is_filled_in_from_its_stream(event_source: EventSource) -> None:
+    """An event committed late with an early commit time (in flight while the position was saved)."""
+    await event_source.append(ORG, "a", 0, history("a", 2))
+    loaded = await event_source.load(ORG, "a")
+    stored_at = loaded[1].metadata.stored_at
+    assert stored_at is not None
+    high_water = await _strictly_later_commit(event_source, stored_at)
+    position = TypePosition(versions={"a": 1}, high_water=high_water)
+    await event_source.append(ORG, "a", 2, history("a", 1, start_version=3))
+
+    assert await versions(event_source, position, timedelta(0)) == {"a": [2, 3]}
+    assert position.versions == {"a": 3}
+
+
+async def test_a_position_round_trips_through_json(event_source: EventSource) -> None:
+    await event_source.append(ORG, "a", 0, history("a", 2))
+    position = TypePosition()
+    await versions(event_source, position, timedelta(minutes=5))
+
+    assert TypePosition.from_json(position.to_json()) == position
+    assert position.high_water is not None
