@@ -1,0 +1,26 @@
+"""Errors of channels, routing and delivery."""
+
+from __future__ import annotations
+
+from messagehandler.errors import MessageHandlerError
+
+
+class ChannelError(MessageHandlerError):
+    """A channel could not publish; the events stay in the outbox."""
+
+
+class EnvelopeTooLargeError(ChannelError):
+    """An envelope exceeds what the channel accepts; sending it would fail on the wire."""
+
+    def __init__(self, channel: str, event_id: str, size: int, limit: int) -> None:
+        self.channel = channel
+        self.event_id = event_id
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"envelope of event {event_id} is {size} bytes, over the {limit}-byte limit of channel {channel!r}"
+        )
+
+
+class UnknownChannelError(ChannelError):
+    """A route names a channel that is not configured."""
