@@ -1,26 +1,106 @@
 """Fixtures shared by the whole suite.
 
 `event_source` is parameterised over every EventSource implementation: a test that takes it is a
-contract test and runs against each of them.
+contract test and runs against each of them. The Table Storage variant runs against one Azurite
+started for the whole session, with a fresh table per test.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from messagehandler import EventSource, EventTypeRegistry, InMemoryEventSource
 
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient
 
-@pytest.fixture(params=["memory"])
+    from azurite.harness import AzuriteProcess
+    from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[AzuriteProcess]:
+    from azurite.harness import running_azurite
+
+    with running_azurite() as process:
+        yield process
+
+
+@pytest.fixture
+def table_name() -> str:
+    return f"t{uuid.uuid4().hex[:24]}"
+
+
+EVENT_SOURCES = ["memory", pytest.param("azure_tables", marks=pytest.mark.azurite)]
+
+
+@pytest.fixture(params=EVENT_SOURCES)
 async def event_source(request: pytest.FixtureRequest) -> AsyncIterator[EventSource]:
+    async for source in _event_source(request, outbox=False):
+        yield source
+
+
+@pytest.fixture(params=EVENT_SOURCES)
+async def outbox_source(request: pytest.FixtureRequest) -> AsyncIterator[EventSource]:
+    """Every event source, with its outbox enabled."""
+    async for source in _event_source(request, outbox=True):
+        yield source
+
+
+async def _event_source(request: pytest.FixtureRequest, *, outbox: bool) -> AsyncIterator[EventSource]:
     registry = EventTypeRegistry()
     if request.param == "memory":
-        source: EventSource = InMemoryEventSource(registry)
+        source: EventSource = InMemoryEventSource(registry, outbox=outbox)
+    elif request.param == "azure_tables":
+        from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+
+        azurite: AzuriteProcess = request.getfixturevalue("azurite")
+        source = AzureTableStorageEventSource.from_connection_string(
+            azurite.connection_string, request.getfixturevalue("table_name"), registry=registry, outbox=outbox
+        )
     else:  # pragma: no cover - every param is handled above
         raise AssertionError(request.param)
     try:
         yield source
     finally:
+        if request.param == "azure_tables":
+            assert isinstance(source, AzureTableStorageEventSource)
+            await source.table_client.delete_table()
         await source.close()
+
+
+@pytest.fixture
+async def make_table_source(
+    azurite: AzuriteProcess, table_name: str
+) -> AsyncIterator[Callable[..., AzureTableStorageEventSource]]:
+    """Build sources on this test's table (options as keyword arguments); closes them and drops the table."""
+    from azure.data.tables.aio import TableServiceClient
+
+    from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+
+    sources: list[AzureTableStorageEventSource] = []
+
+    def make(**options: Any) -> AzureTableStorageEventSource:
+        options.setdefault("registry", EventTypeRegistry())
+        source = AzureTableStorageEventSource.from_connection_string(azurite.connection_string, table_name, **options)
+        sources.append(source)
+        return source
+
+    yield make
+    for source in sources:
+        await source.close()
+    async with TableServiceClient.from_connection_string(azurite.connection_string) as service:
+        await service.delete_table(table_name)
+
+
+@pytest.fixture
+async def raw_table(azurite: AzuriteProcess, table_name: str) -> AsyncIterator[TableClient]:
+    """The SDK's own client on this test's table, to look at rows as other tools see them."""
+    from azure.data.tables.aio import TableClient
+
+    async with TableClient.from_connection_string(azurite.connection_string, table_name) as client:
+        yield client

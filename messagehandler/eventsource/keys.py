@@ -39,6 +39,14 @@ def _check(kind: str, value: object, limit: int) -> None:
         )
 
 
+RESERVED_PREFIX = "$"
+"""Row keys starting with `$` belong to messagehandler itself (the outbox), never to a stream."""
+
+
 def validate_stream(stream_type: str, stream_id: str) -> None:
     _check("stream type", stream_type, MAX_STREAM_TYPE_LENGTH)
     _check(f"stream id of {stream_type}", stream_id, MAX_STREAM_ID_LENGTH)
+    if stream_id.startswith(RESERVED_PREFIX):
+        raise InvalidKeyError(
+            f"stream id {stream_id!r} of {stream_type} starts with '$', which is reserved for the outbox"
+        )

@@ -17,6 +17,7 @@ from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.appends import check_append
 from messagehandler.eventsource.keys import validate_stream
+from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.protocol import EventStream
 
 _Row = tuple[EventMetadata, str]
@@ -25,19 +26,30 @@ _Row = tuple[EventMetadata, str]
 class InMemoryEventSource:
     """Implements `EventSource` in process memory; the default for tests and embedded use."""
 
-    def __init__(self, registry: EventTypeRegistry | None = None, *, serializer: EventSerializer | None = None) -> None:
+    def __init__(
+        self,
+        registry: EventTypeRegistry | None = None,
+        *,
+        serializer: EventSerializer | None = None,
+        outbox: bool = False,
+    ) -> None:
         self._serializer: EventSerializer = serializer if serializer is not None else JsonEventSerializer(registry)
         self._streams: dict[str, dict[str, list[_Row]]] = {}
+        self._outbox_enabled = outbox
+        self._outbox: dict[str, dict[str, OutboxEntry]] = {}
+        self._tokens = 0
         self._last_stored_at = datetime.min.replace(tzinfo=UTC)
 
     @property
     def registry(self) -> EventTypeRegistry:
         return self._serializer.registry
 
-    async def append(self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]) -> None:
+    async def append(
+        self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]
+    ) -> OutboxEntry | None:
         check_append(stream_type, stream_id, expected_version, events)
         if not events:
-            return
+            return None
         serialize = self._serializer.serialize
         bodies = [serialize(event) for event in events]
         stored_at = self._commit_time()
@@ -46,12 +58,44 @@ class InMemoryEventSource:
         stream = streams.get(stream_id, [])
         if len(stream) != expected_version:
             if self._already_stored(stream, expected_version, rows):
-                return
+                return self._outbox.get(stream_type, {}).get(stream_id)
             raise ConcurrencyError(stream_type, stream_id, expected_version, len(stream))
         if stream:
             stream.extend(rows)
         else:
             streams[stream_id] = rows
+        return self._record_outbox(stream_type, stream_id, expected_version + 1, expected_version + len(rows))
+
+    def _record_outbox(self, stream_type: str, stream_id: str, first: int, last: int) -> OutboxEntry | None:
+        if not self._outbox_enabled:
+            return None
+        entries = self._outbox.setdefault(stream_type, {})
+        older = entries.get(stream_id)
+        self._tokens += 1
+        entry = OutboxEntry(stream_type, stream_id, older.from_version if older else first, last, str(self._tokens))
+        entries[stream_id] = entry
+        return entry
+
+    @property
+    def outbox_enabled(self) -> bool:
+        return self._outbox_enabled
+
+    async def pending(self, stream_type: str) -> AsyncIterator[OutboxEntry]:
+        entries = self._outbox.get(stream_type, {})
+        for stream_id in sorted(entries):
+            entry = entries.get(stream_id)
+            if entry is not None:
+                yield entry
+
+    async def clear(self, entry: OutboxEntry) -> bool:
+        entries = self._outbox.get(entry.stream_type, {})
+        current = entries.get(entry.stream_id)
+        if current is None:
+            return True
+        if current.token != entry.token:
+            return False
+        del entries[entry.stream_id]
+        return True
 
     def _commit_time(self) -> datetime:
         """Like a store's commit timestamp, but strictly increasing so tests of catch-up are exact."""

@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from messagehandler.events.event import Event
 from messagehandler.events.registry import EventTypeRegistry
+from messagehandler.eventsource.outbox import OutboxEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,13 @@ class EventSource(Protocol):
         """The event types this source can deserialise; the repository registers aggregates' types here."""
         ...
 
-    async def append(self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]) -> None:
+    async def append(
+        self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]
+    ) -> OutboxEntry | None:
         """Store `events` atomically after `expected_version`, or raise `ConcurrencyError` and store nothing.
+
+        With an outbox, the returned entry (committed in the same transaction) names the versions
+        still to publish, which may start before these events; without one, None.
 
         The events must carry metadata for this stream with versions `expected_version + 1, ...`.
         Appending events whose ids are already stored at those versions succeeds without duplicates,

@@ -9,11 +9,15 @@ so a flush touching several aggregates can store some and fail on others. The er
 from __future__ import annotations
 
 import asyncio
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from messagehandler.domain.aggregate import EventSourced
 from messagehandler.errors import MessageHandlerError
 from messagehandler.events.event import Event
+from messagehandler.eventsource.outbox import OutboxEntry
+
+if TYPE_CHECKING:
+    from messagehandler.channels.dispatcher import Dispatcher
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.memory import InMemoryEventSource
 from messagehandler.eventsource.protocol import EventSource
@@ -28,8 +32,9 @@ class IdentityConflictError(MessageHandlerError):
 class AggregateRepository:
     """Gets aggregates from an event source and flushes their pending events back to it."""
 
-    def __init__(self, source: EventSource | None = None) -> None:
+    def __init__(self, source: EventSource | None = None, *, dispatcher: Dispatcher | None = None) -> None:
         self.source: EventSource = source if source is not None else InMemoryEventSource()
+        self.dispatcher = dispatcher
         self._identity: dict[tuple[str, str], EventSourced] = {}
         self._registered: set[type[EventSourced]] = set()
         self.last_flush_committed: list[Event] = []
@@ -77,22 +82,23 @@ class AggregateRepository:
 
         When some aggregates fail (a `ConcurrencyError`, a storage error), the ones stored are committed
         and listed in `last_flush_committed`, and the first error is raised with the others as notes.
+        With a dispatcher, each aggregate's events are published right after its commit; a publishing
+        failure is logged and left in the outbox for the relay, never raised: the events are stored.
         """
         touched = [aggregate for aggregate in self._identity.values() if aggregate._pending]
         self.last_flush_committed = []
         if not touched:
             return []
         if len(touched) == 1:
-            await self._store(touched[0])
-            self.last_flush_committed = touched[0].commit()
+            self.last_flush_committed = await self._store(touched[0])
             return list(self.last_flush_committed)
         outcomes = await asyncio.gather(*(self._store(aggregate) for aggregate in touched), return_exceptions=True)
         errors: list[BaseException] = []
-        for aggregate, outcome in zip(touched, outcomes, strict=True):
+        for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 errors.append(outcome)
             else:
-                self.last_flush_committed.extend(aggregate.commit())
+                self.last_flush_committed.extend(outcome)
         if errors:
             first = errors[0]
             for other in errors[1:]:
@@ -103,6 +109,12 @@ class AggregateRepository:
             raise first
         return list(self.last_flush_committed)
 
-    async def _store(self, aggregate: EventSourced) -> None:
+    async def _store(self, aggregate: EventSourced) -> list[Event]:
         pending = aggregate._pending
-        await self.source.append(aggregate.__stream_type__, aggregate.id, aggregate._version - len(pending), pending)
+        entry: OutboxEntry | None = await self.source.append(
+            aggregate.__stream_type__, aggregate.id, aggregate._version - len(pending), pending
+        )
+        committed = aggregate.commit()
+        if self.dispatcher is not None:
+            await self.dispatcher.dispatch(self.source, entry, committed)
+        return committed

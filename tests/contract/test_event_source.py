@@ -207,6 +207,7 @@ async def test_ids_that_look_like_query_syntax_stay_apart(event_source: EventSou
         (ORG, "a\x7fb"),
         (ORG, ""),
         (ORG, "x" * 502),
+        (ORG, "$outbox_a"),
         ("Org/Sub", "a"),
         ("", "a"),
     ],

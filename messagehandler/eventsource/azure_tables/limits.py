@@ -72,7 +72,7 @@ def check_transaction(stream: str, entities: Sequence[dict[str, Any]]) -> None:
         raise TooManyEntitiesError(stream, len(entities), MAX_TRANSACTION_ENTITIES)
     bound = TRANSACTION_OVERHEAD_BYTES
     for entity in entities:
-        version = entity["Version"]
+        version = entity.get("Version", 0)
         if version > MAX_VERSION:
             raise VersionLimitError(stream, version, MAX_VERSION, version=version)
         properties = len(entity) - len(_SYSTEM_PROPERTIES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TypeVar
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 
@@ -17,8 +17,8 @@ async def merge(sources: list[AsyncIterator[T]], *, buffer: int = 4) -> AsyncIte
     The bounded queue keeps memory at a few items per source however fast the producers are.
     """
     if len(sources) == 1:
-        async for item in sources[0]:
-            yield item
+        async for only in sources[0]:
+            yield only
         return
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=buffer * len(sources))
 
@@ -39,13 +39,13 @@ async def merge(sources: list[AsyncIterator[T]], *, buffer: int = 4) -> AsyncIte
     running = len(tasks)
     try:
         while running:
-            item = await queue.get()
-            if item is _DONE:
+            received = await queue.get()
+            if received is _DONE:
                 running -= 1
-            elif isinstance(item, _Failure):
-                raise item.error
+            elif isinstance(received, _Failure):
+                raise received.error
             else:
-                yield item  # type: ignore[misc]
+                yield cast(T, received)
     finally:
         for task in tasks:
             task.cancel()

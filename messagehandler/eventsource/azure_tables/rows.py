@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from azure.data.tables import TableEntity
+
 from messagehandler.errors import SerializationError
 from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
@@ -80,7 +82,7 @@ def to_entity(partition: str, event: Event, body: str, chunk_chars: int) -> dict
     return entity
 
 
-def _joined_body(entity: dict[str, Any]) -> str:
+def _joined_body(entity: TableEntity) -> str:
     chunks = [entity[BODY]]
     index = 1
     while (chunk := entity.get(body_column(index))) is not None:
@@ -89,7 +91,8 @@ def _joined_body(entity: dict[str, Any]) -> str:
     return "".join(chunks)
 
 
-def from_entity(entity: dict[str, Any], stream_type: str) -> tuple[EventMetadata, str]:
+def from_entity(entity: TableEntity, stream_type: str) -> tuple[EventMetadata, str]:
+    """Metadata (with the row's `Timestamp` as `stored_at`) and body text of one row."""
     get = entity.get
     try:
         body = entity[BODY] if "Body_1" not in entity else _joined_body(entity)
@@ -106,6 +109,7 @@ def from_entity(entity: dict[str, Any], stream_type: str) -> tuple[EventMetadata
             tenant_id=get("TenantId"),
             schema_version=get("SchemaVersion", 1),
             encryption_key_id=get("EncryptionKeyId"),
+            stored_at=entity.metadata.get("timestamp"),
         )
     except KeyError as missing:
         raise SerializationError(

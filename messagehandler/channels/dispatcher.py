@@ -1,0 +1,146 @@
+"""The dispatcher: after a commit, publish the committed events to their channels, then clear the outbox.
+
+Configured in code:
+
+    dispatcher = (
+        Dispatcher()
+        .add_channel(ServiceBusChannel.from_connection_string(conn, topic_name="mytopic"))
+        .route("Organization").to("mytopic")
+        .route(events=[OrganizationRenamed]).to("audit")
+    )
+
+Publishing happens only after the append returned, so nothing is published before it is committed.
+With an outbox, the entry is cleared only after every channel accepted every event; a failure leaves
+it for the relay, which publishes the same events with the same ids: delivery is at least once, and
+consumers deduplicate on the CloudEvent id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+
+from messagehandler.channels.envelope import CloudEvent
+from messagehandler.channels.errors import ChannelError, UnknownChannelError
+from messagehandler.channels.protocol import Channel
+from messagehandler.channels.routing import Route, event_type_names
+from messagehandler.events.event import Event
+from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
+from messagehandler.eventsource.outbox import Outbox, OutboxEntry
+from messagehandler.eventsource.protocol import EventSource
+
+logger = logging.getLogger("messagehandler.dispatch")
+
+
+class RouteBuilder:
+    """The half-built route returned by `Dispatcher.route`; `.to(channel)` finishes it."""
+
+    def __init__(self, dispatcher: Dispatcher, stream_types: frozenset[str], event_types: frozenset[str]) -> None:
+        self._dispatcher = dispatcher
+        self._stream_types = stream_types
+        self._event_types = event_types
+
+    def to(self, *channels: str) -> Dispatcher:
+        for channel in channels:
+            self._dispatcher.routes.append(Route(channel, self._stream_types, self._event_types))
+        return self._dispatcher
+
+
+class Dispatcher:
+    """Routes committed events to channels and keeps the outbox honest."""
+
+    def __init__(self, *, serializer: EventSerializer | None = None, source_uri: str | None = None) -> None:
+        self.channels: dict[str, Channel] = {}
+        self.routes: list[Route] = []
+        self._serializer: EventSerializer = serializer if serializer is not None else JsonEventSerializer()
+        self._source_uri = source_uri
+
+    def add_channel(self, channel: Channel) -> Dispatcher:
+        if channel.name in self.channels:
+            raise ValueError(f"a channel named {channel.name!r} is already configured")
+        self.channels[channel.name] = channel
+        return self
+
+    def route(self, *stream_types: str, events: Iterable[type[Event] | str] = ()) -> RouteBuilder:
+        """Start a route for these stream types (all when none) and event types (all when none)."""
+        return RouteBuilder(self, frozenset(stream_types), event_type_names(events))
+
+    @property
+    def stream_types(self) -> frozenset[str] | None:
+        """The stream types any route names; None when some route takes every stream type."""
+        names: set[str] = set()
+        for route in self.routes:
+            if not route.stream_types:
+                return None
+            names |= route.stream_types
+        return frozenset(names)
+
+    def validate(self) -> None:
+        """Raise `UnknownChannelError` for a route to a channel that is not configured."""
+        for route in self.routes:
+            if route.channel not in self.channels:
+                raise UnknownChannelError(
+                    f"route {route.describe()} names channel {route.channel!r}, which is not configured "
+                    f"(configured: {', '.join(sorted(self.channels)) or 'none'})"
+                )
+
+    def plan(self, events: Sequence[Event]) -> dict[str, list[CloudEvent]]:
+        """Envelopes per channel, in commit order; raises before anything is sent."""
+        self.validate()
+        plan: dict[str, list[CloudEvent]] = {}
+        for event in events:
+            meta = event.metadata
+            targets = {route.channel for route in self.routes if route.matches(meta.source_type, meta.event_type)}
+            if not targets:
+                continue
+            envelope = CloudEvent.from_event(event, self._serializer, source=self._source_uri)
+            for target in targets:
+                plan.setdefault(target, []).append(envelope)
+        return plan
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Publish to every routed channel; channels run concurrently, order is kept within each."""
+        plan = self.plan(events)
+        if not plan:
+            return
+        results = await asyncio.gather(
+            *(self.channels[name].publish(envelopes) for name, envelopes in plan.items()), return_exceptions=True
+        )
+        failures = [(name, r) for name, r in zip(plan, results, strict=True) if isinstance(r, BaseException)]
+        if failures:
+            name, first = failures[0]
+            error = first if isinstance(first, ChannelError) else ChannelError(f"channel {name!r} failed: {first!r}")
+            for other_name, other in failures[1:]:
+                error.add_note(f"channel {other_name!r} also failed: {other!r}")
+            raise error from (None if error is first else first)
+
+    async def dispatch(self, source: EventSource, entry: OutboxEntry | None, events: Sequence[Event]) -> bool:
+        """Publish a fresh commit and clear its outbox entry; False (logged) when publishing failed.
+
+        Never raises: the events are committed, and an error here would invite the caller to run the
+        command again. What was not published stays in the outbox for the relay.
+
+        When the entry starts before these events (older ones were never published), those are
+        loaded and published first, so each stream's events go out in version order.
+        """
+        stream = entry.stream if entry is not None else (events[0].metadata.stream if events else "?")
+        try:
+            to_publish = list(events)
+            if entry is not None and events and entry.from_version < events[0].metadata.version:
+                older = await source.load(entry.stream_type, entry.stream_id, from_version=entry.from_version)
+                to_publish = [e for e in older if e.metadata.version < events[0].metadata.version] + to_publish
+            await self.publish(to_publish)
+            if entry is not None and isinstance(source, Outbox):
+                await source.clear(entry)
+        except ChannelError as error:
+            logger.warning("publishing %s failed; left in the outbox for the relay: %s", stream, error)
+            return False
+        except Exception:
+            logger.exception("publishing %s failed after its commit; left in the outbox for the relay", stream)
+            return False
+        return True
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()

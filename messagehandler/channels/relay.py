@@ -1,0 +1,81 @@
+"""The outbox relay: publishes what a crash or a failed channel left behind.
+
+Run it beside the writers (one relay per store is enough; several are safe, they only duplicate
+deliveries): at start-up, and then on a schedule. It reads each stream type's outbox entries, loads
+the versions they name, publishes them in order with their original ids, and clears each entry
+unless an append extended it meanwhile (then the writer of that append publishes the whole range).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from messagehandler.channels.dispatcher import Dispatcher
+from messagehandler.channels.errors import ChannelError
+from messagehandler.errors import ConfigurationError
+from messagehandler.eventsource.outbox import Outbox
+from messagehandler.eventsource.protocol import EventSource
+
+logger = logging.getLogger("messagehandler.relay")
+
+
+@dataclass
+class RelayReport:
+    entries: int = 0
+    published: int = 0
+    cleared: int = 0
+    failed: int = 0
+
+
+class OutboxRelay:
+    """Publishes outbox entries left behind, for the given stream types (default: the routed ones)."""
+
+    def __init__(self, source: EventSource, dispatcher: Dispatcher, stream_types: Iterable[str] | None = None) -> None:
+        if not isinstance(source, Outbox) or not source.outbox_enabled:
+            raise ConfigurationError("the outbox relay needs an event source with its outbox enabled")
+        types = frozenset(stream_types) if stream_types is not None else dispatcher.stream_types
+        if not types:
+            raise ConfigurationError("name the stream types to relay: a route for every stream type gives no list")
+        self._source = source
+        self._outbox: Outbox = source
+        self._dispatcher = dispatcher
+        self.stream_types = sorted(types)
+
+    async def run_once(self) -> RelayReport:
+        report = RelayReport()
+        for stream_type in self.stream_types:
+            async for entry in self._outbox.pending(stream_type):
+                report.entries += 1
+                events = await self._source.load(stream_type, entry.stream_id, from_version=entry.from_version)
+                events = [e for e in events if e.metadata.version <= entry.to_version]
+                try:
+                    await self._dispatcher.publish(events)
+                except ChannelError as error:
+                    report.failed += 1
+                    logger.warning(
+                        "relay could not publish %s v%d-%d: %s",
+                        entry.stream,
+                        entry.from_version,
+                        entry.to_version,
+                        error,
+                    )
+                    continue
+                report.published += len(events)
+                if await self._outbox.clear(entry):
+                    report.cleared += 1
+        return report
+
+    async def run(self, *, interval: float = 5.0, stop: asyncio.Event | None = None) -> None:
+        """Relay until `stop` is set, pausing `interval` seconds between passes."""
+        stop = stop if stop is not None else asyncio.Event()
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                logger.exception("outbox relay pass failed; retrying after %.1f s", interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)

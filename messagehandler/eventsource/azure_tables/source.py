@@ -1,0 +1,499 @@
+"""`AzureTableStorageEventSource`: event streams in Azure Table Storage, in the seed's row layout.
+
+One append is one entity group transaction, so a flush is stored whole or not at all. Optimistic
+concurrency comes from the service itself: the row for a version can be created once, and a second
+writer of that version gets `EntityAlreadyExists`. A flush whose outcome is unknown (a timeout after
+the service committed) is settled by reading back the event ids, never by writing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any, Self
+
+from azure.core import MatchConditions
+from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables.aio import TableClient
+
+from messagehandler.errors import ConcurrencyError, ConfigurationError
+from messagehandler.events.event import Event
+from messagehandler.events.registry import EventTypeRegistry
+from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
+from messagehandler.eventsource.appends import check_append
+from messagehandler.eventsource.azure_tables.errors import TableNotFoundError
+from messagehandler.eventsource.azure_tables.limits import MAX_VERSION, check_transaction
+from messagehandler.eventsource.azure_tables.merge import merge
+from messagehandler.eventsource.azure_tables.outbox_rows import (
+    FROM_VERSION,
+    OUTBOX_RANGE_END,
+    OUTBOX_RANGE_START,
+    TO_VERSION,
+    entry_from_row,
+    is_outbox_row,
+    outbox_entity,
+    outbox_row_key,
+)
+from messagehandler.eventsource.azure_tables.rows import (
+    BODY_CHUNK_CHARS,
+    EVENT_ID,
+    SOURCE_ID,
+    VERSION,
+    from_entity,
+    row_key,
+    stream_end,
+    to_entity,
+)
+from messagehandler.eventsource.azure_tables.sharding import check_shards, partition_key, partition_keys
+from messagehandler.eventsource.keys import validate_stream
+from messagehandler.eventsource.outbox import OutboxEntry
+from messagehandler.eventsource.protocol import EventStream
+
+_log = logging.getLogger(__name__)
+
+Credential = AzureNamedKeyCredential | AzureSasCredential | AsyncTokenCredential
+
+MAX_PAGE_SIZE = 1000
+_TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+
+_RANGE = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
+_PARTITION = "PartitionKey eq @pk"
+_PARTITION_SINCE = "PartitionKey eq @pk and Timestamp ge @since"
+_FIRST_ROWS = "PartitionKey eq @pk and Version eq @first"
+_CHECK_COLUMNS = [SOURCE_ID, VERSION, EVENT_ID]
+_OUTBOX_RACE_ATTEMPTS = 8
+"""Appends retried when the outbox row changed between reading and writing it (a publisher cleared it)."""
+_OUTBOX_RACE_CODES = frozenset({"EntityAlreadyExists", "UpdateConditionNotSatisfied", "ResourceNotFound"})
+
+
+def _check_client_kwargs(client_kwargs: dict[str, Any]) -> None:
+    if client_kwargs.get("logging_enable"):
+        raise ConfigurationError(
+            "logging_enable=True turns on azure-core's network trace, which logs SAS tokens and signed "
+            "Authorization headers unredacted; use the redacted HTTP log instead (logger "
+            "'azure.core.pipeline.policies.http_logging_policy' at INFO)"
+        )
+
+
+def _ambiguous(error: Exception) -> bool:
+    """Errors after which the transaction may or may not have been committed."""
+    if isinstance(error, ServiceRequestError | ServiceResponseError | TimeoutError):
+        return True
+    return isinstance(error, HttpResponseError) and (error.status_code or 0) >= 500
+
+
+class AzureTableStorageEventSource:
+    """Implements `EventSource` on an Azure Storage (or Azurite, or Cosmos DB Table API) table.
+
+    Rows: PartitionKey = stream type (`{type}-{shard:02d}` with `shards` > 1), RowKey =
+    `{stream id}_{version:010d}`, and one column per metadata field next to the JSON `Body`.
+
+    Transient faults (429, 500, 503, timeouts) are retried by the Azure SDK's retry policy; tune it
+    with the client keyword arguments, passed through unchanged: `retry_total` (default 10),
+    `retry_backoff_factor` (0.8 s), `retry_backoff_max` (120 s), `retry_mode`
+    (`RetryMode.Exponential`), `connection_timeout` and `read_timeout` (seconds), and `transport`.
+    `logging_enable=True` is refused: azure-core's network trace logs credentials unredacted.
+    An append whose outcome stays unknown after the retries is checked by reading its rows back.
+
+    With `outbox=True`, every append also writes the stream's outbox row in the same transaction
+    (see `messagehandler.eventsource.outbox`); one transaction then holds at most 99 events.
+
+    `shards` spreads each type over that many partitions (one partition serves about 2,000
+    entities/s); it decides where rows live, so it must never change for a table holding data.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        table_name: str,
+        credential: Credential | None = None,
+        *,
+        registry: EventTypeRegistry | None = None,
+        serializer: EventSerializer | None = None,
+        shards: int = 1,
+        create_table: bool = True,
+        page_size: int = MAX_PAGE_SIZE,
+        body_chunk_chars: int = BODY_CHUNK_CHARS,
+        outbox: bool = False,
+        **client_kwargs: Any,
+    ) -> None:
+        _check_table_name(table_name)
+        _check_client_kwargs(client_kwargs)
+        try:
+            client = TableClient(endpoint, table_name, credential=credential, **client_kwargs)
+        except (ValueError, TypeError, AttributeError):
+            raise ConfigurationError(
+                f"cannot use the endpoint or credential given for table {table_name!r}: expected an "
+                "https://<account>.table.core.windows.net URL and a key, SAS or token credential"
+            ) from None
+        self._setup(client, table_name, registry, serializer, shards, create_table, page_size, body_chunk_chars, outbox)
+
+    @classmethod
+    def from_connection_string(
+        cls,
+        conn_str: str,
+        table_name: str,
+        *,
+        registry: EventTypeRegistry | None = None,
+        serializer: EventSerializer | None = None,
+        shards: int = 1,
+        create_table: bool = True,
+        page_size: int = MAX_PAGE_SIZE,
+        body_chunk_chars: int = BODY_CHUNK_CHARS,
+        outbox: bool = False,
+        **client_kwargs: Any,
+    ) -> Self:
+        """A source for `table_name` in the account of a storage connection string (the key is never logged)."""
+        _check_table_name(table_name)
+        _check_client_kwargs(client_kwargs)
+        try:
+            client = TableClient.from_connection_string(conn_str, table_name, **client_kwargs)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            raise ConfigurationError(
+                f"the connection string for table {table_name!r} is malformed: expected "
+                "'AccountName=...;AccountKey=...' or a SAS, with 'TableEndpoint=...' or 'EndpointSuffix=...' "
+                "(its value is not shown because it holds a secret)"
+            ) from None
+        source = cls.__new__(cls)
+        source._setup(
+            client, table_name, registry, serializer, shards, create_table, page_size, body_chunk_chars, outbox
+        )
+        return source
+
+    def _setup(
+        self,
+        client: TableClient,
+        table_name: str,
+        registry: EventTypeRegistry | None,
+        serializer: EventSerializer | None,
+        shards: int,
+        create_table: bool,
+        page_size: int,
+        body_chunk_chars: int,
+        outbox: bool,
+    ) -> None:
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ConfigurationError(f"page_size must be an int from 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
+        if not isinstance(body_chunk_chars, int) or not 2 <= body_chunk_chars <= BODY_CHUNK_CHARS:
+            raise ConfigurationError(
+                f"body_chunk_chars must be an int from 2 to {BODY_CHUNK_CHARS}, got {body_chunk_chars!r}"
+            )
+        self._client = client
+        self._table_name = table_name
+        self._serializer: EventSerializer = serializer if serializer is not None else JsonEventSerializer(registry)
+        self._shards = check_shards(shards)
+        self._create_table = create_table
+        self._page_size = page_size
+        self._body_chunk_chars = body_chunk_chars
+        self._table_ready = False
+        self._table_lock = asyncio.Lock()
+        self._outbox = outbox
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(account={self._client.account_name!r}, table={self._table_name!r}, "
+            f"shards={self._shards})"
+        )
+
+    @property
+    def registry(self) -> EventTypeRegistry:
+        return self._serializer.registry
+
+    @property
+    def table_name(self) -> str:
+        return self._table_name
+
+    @property
+    def table_client(self) -> TableClient:
+        """The underlying SDK client, for table operations this source does not offer."""
+        return self._client
+
+    async def append(
+        self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]
+    ) -> OutboxEntry | None:
+        check_append(stream_type, stream_id, expected_version, events)
+        if not events:
+            return None
+        stream = f"{stream_type}/{stream_id}"
+        partition = partition_key(stream_type, stream_id, self._shards)
+        serialize = self._serializer.serialize
+        chunk_chars = self._body_chunk_chars
+        entities = [to_entity(partition, event, serialize(event), chunk_chars) for event in events]
+        first, last = expected_version + 1, expected_version + len(events)
+        outbox_row = outbox_entity(partition, stream_id, first, last) if self._outbox else None
+        check_transaction(stream, entities if outbox_row is None else [*entities, outbox_row])
+        await self._ready()
+        if expected_version > 0 and not await self._row_exists(partition, stream_id, expected_version):
+            actual = await self._last_version(partition, stream_id, 1)
+            raise ConcurrencyError(stream_type, stream_id, expected_version, actual)
+        operations: list[Any] = [("create", entity) for entity in entities]
+        outbox_operation: Any = None if outbox_row is None else ("create", outbox_row)
+        for _ in range(_OUTBOX_RACE_ATTEMPTS):
+            try:
+                result = await self._client.submit_transaction(
+                    operations if outbox_operation is None else [*operations, outbox_operation]
+                )
+            except TableTransactionError as error:
+                code = getattr(error, "error_code", None)
+                if code == "TableNotFound":
+                    raise TableNotFoundError(self._table_name) from None
+                if (
+                    outbox_row is not None
+                    and getattr(error, "index", None) == len(entities)
+                    and code in _OUTBOX_RACE_CODES
+                ):
+                    outbox_operation = await self._outbox_operation(partition, stream_id, outbox_row)
+                    continue
+                if code != "EntityAlreadyExists":
+                    raise
+                await self._settle_conflict(stream_type, stream_id, expected_version, partition, events)
+                return await self._read_outbox_entry(stream_type, partition, stream_id)
+            except (HttpResponseError, ServiceRequestError, ServiceResponseError, TimeoutError) as error:
+                if not _ambiguous(error):
+                    raise
+                await self._settle_unknown_outcome(stream_type, stream_id, expected_version, partition, events, error)
+                return await self._read_outbox_entry(stream_type, partition, stream_id)
+            _log.debug("appended %d events to %s, versions %d..%d", len(events), stream, first, last)
+            if outbox_row is None:
+                return None
+            return OutboxEntry(stream_type, stream_id, outbox_operation[1][FROM_VERSION], last, result[-1]["etag"])
+        raise ConcurrencyError(stream_type, stream_id, expected_version, None)
+
+    async def _outbox_operation(self, partition: str, stream_id: str, row: dict[str, Any]) -> Any:
+        """Create the outbox row, or extend the unpublished one there, guarded by its ETag."""
+        try:
+            existing = await self._client.get_entity(partition, outbox_row_key(stream_id))
+        except ResourceNotFoundError:
+            return ("create", row)
+        extended = {**row, FROM_VERSION: min(existing[FROM_VERSION], row[FROM_VERSION])}
+        options = {
+            "mode": UpdateMode.MERGE,
+            "etag": existing.metadata["etag"],
+            "match_condition": MatchConditions.IfNotModified,
+        }
+        return ("update", extended, options)
+
+    async def _read_outbox_entry(self, stream_type: str, partition: str, stream_id: str) -> OutboxEntry | None:
+        if not self._outbox:
+            return None
+        try:
+            row = await self._client.get_entity(partition, outbox_row_key(stream_id))
+        except ResourceNotFoundError:
+            return None
+        return entry_from_row(stream_type, row)
+
+    @property
+    def outbox_enabled(self) -> bool:
+        return self._outbox
+
+    async def pending(self, stream_type: str) -> AsyncIterator[OutboxEntry]:
+        """Outbox entries of every shard of the type, sorted by stream id."""
+        await self._ready()
+        entries: list[OutboxEntry] = []
+        for partition in partition_keys(stream_type, self._shards):
+            params = {"pk": partition, "lo": OUTBOX_RANGE_START, "hi": OUTBOX_RANGE_END}
+            select = [SOURCE_ID, FROM_VERSION, TO_VERSION]
+            entries.extend(
+                [entry_from_row(stream_type, row) async for row in self._query(_RANGE, params, select=select)]
+            )
+        for entry in sorted(entries, key=lambda e: e.stream_id):
+            yield entry
+
+    async def clear(self, entry: OutboxEntry) -> bool:
+        partition = partition_key(entry.stream_type, entry.stream_id, self._shards)
+        try:
+            await self._client.delete_entity(
+                partition,
+                outbox_row_key(entry.stream_id),
+                etag=entry.token,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            return False
+        return True
+
+    async def _settle_conflict(
+        self, stream_type: str, stream_id: str, expected_version: int, partition: str, events: Sequence[Event]
+    ) -> None:
+        if await self._already_stored(partition, stream_id, events):
+            _log.info("append to %s/%s was already stored (same event ids); not written again", stream_type, stream_id)
+            return
+        actual = await self._last_version(partition, stream_id, expected_version + 1)
+        raise ConcurrencyError(stream_type, stream_id, expected_version, actual or None)
+
+    async def _settle_unknown_outcome(
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        partition: str,
+        events: Sequence[Event],
+        error: Exception,
+    ) -> None:
+        stream = f"{stream_type}/{stream_id}"
+        try:
+            stored = await self._stored_event_ids(partition, stream_id, events)
+        except Exception:
+            _log.warning("outcome of an append to %s is unknown and could not be checked", stream)
+            raise error from None
+        if stored == [e.metadata.event_id for e in events]:
+            _log.info("append to %s failed ambiguously (%s) but was committed", stream, type(error).__name__)
+            return
+        if not stored:
+            raise error
+        actual = await self._last_version(partition, stream_id, expected_version + 1)
+        raise ConcurrencyError(stream_type, stream_id, expected_version, actual or None) from error
+
+    async def _already_stored(self, partition: str, stream_id: str, events: Sequence[Event]) -> bool:
+        return await self._stored_event_ids(partition, stream_id, events) == [e.metadata.event_id for e in events]
+
+    async def _stored_event_ids(self, partition: str, stream_id: str, events: Sequence[Event]) -> list[str]:
+        first, last = events[0].metadata.version, events[-1].metadata.version
+        params = {"pk": partition, "lo": row_key(stream_id, first), "hi": row_key(stream_id, last + 1)}
+        return [
+            row[EVENT_ID]
+            async for row in self._query(_RANGE, params, select=_CHECK_COLUMNS)
+            if row.get(SOURCE_ID) == stream_id
+        ]
+
+    async def _row_exists(self, partition: str, stream_id: str, version: int) -> bool:
+        try:
+            await self._client.get_entity(partition, row_key(stream_id, version), select=[VERSION])
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    async def _last_version(self, partition: str, stream_id: str, from_version: int) -> int:
+        params = {"pk": partition, "lo": row_key(stream_id, from_version), "hi": stream_end(stream_id)}
+        last = 0
+        async for row in self._query(_RANGE, params, select=[SOURCE_ID, VERSION]):
+            if row.get(SOURCE_ID) == stream_id:
+                last = max(last, row[VERSION])
+        return last
+
+    async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
+        validate_stream(stream_type, stream_id)
+        start = max(from_version, 1)
+        if start > MAX_VERSION:
+            return []
+        await self._ready()
+        params = {
+            "pk": partition_key(stream_type, stream_id, self._shards),
+            "lo": row_key(stream_id, start),
+            "hi": stream_end(stream_id),
+        }
+        deserialize = self._serializer.deserialize
+        events: list[Event] = []
+        async for row in self._query(_RANGE, params):
+            if row[SOURCE_ID] == stream_id:
+                meta, body = from_entity(row, stream_type)
+                events.append(deserialize(body, meta))
+        return events
+
+    def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
+        return self.read_changes(stream_type)
+
+    async def read_changes(self, stream_type: str, since: datetime | None = None) -> AsyncIterator[EventStream]:
+        """Rows whose `Timestamp` (the service's commit time) is at or after `since`, grouped per stream."""
+        await self._ready()
+        partitions = [self._read_partition(stream_type, pk, since) for pk in partition_keys(stream_type, self._shards)]
+        async for stream in merge(partitions):
+            yield stream
+
+    async def _read_partition(
+        self, stream_type: str, partition: str, since: datetime | None
+    ) -> AsyncIterator[EventStream]:
+        """Streams of one partition, each complete once the RowKeys have passed its range.
+
+        Rows come in RowKey order, so a stream's rows are contiguous except where another id extends it
+        (`x` and `x_0000000001`): those nest, and a stack of open streams keeps them apart.
+        """
+        deserialize = self._serializer.deserialize
+        open_streams: list[tuple[str, str, list[Event]]] = []
+        if since is None:
+            rows = self._query(_PARTITION, {"pk": partition})
+        else:
+            rows = self._query(_PARTITION_SINCE, {"pk": partition, "since": since})
+        async for row in rows:
+            key = row["RowKey"]
+            if is_outbox_row(key):
+                continue
+            while open_streams and key >= open_streams[-1][1]:
+                done_id, _, done_events = open_streams.pop()
+                yield EventStream(stream_type, done_id, done_events)
+            meta, body = from_entity(row, stream_type)
+            event = deserialize(body, meta)
+            if open_streams and open_streams[-1][0] == meta.source_id:
+                open_streams[-1][2].append(event)
+            else:
+                open_streams.append((meta.source_id, stream_end(meta.source_id), [event]))
+        while open_streams:
+            done_id, _, done_events = open_streams.pop()
+            yield EventStream(stream_type, done_id, done_events)
+
+    async def stream_ids(self, stream_type: str) -> AsyncIterator[str]:
+        await self._ready()
+        partitions = [self._first_rows(pk) for pk in partition_keys(stream_type, self._shards)]
+        async for stream_id in merge(partitions):
+            yield stream_id
+
+    async def _first_rows(self, partition: str) -> AsyncIterator[str]:
+        async for row in self._query(_FIRST_ROWS, {"pk": partition, "first": 1}, select=[SOURCE_ID]):
+            yield row[SOURCE_ID]
+
+    async def _query(
+        self, query_filter: str, parameters: dict[str, Any], *, select: list[str] | None = None
+    ) -> AsyncIterator[Any]:
+        pager = self._client.query_entities(
+            query_filter, parameters=parameters, select=select, results_per_page=self._page_size
+        )
+        try:
+            async for page in pager.by_page():
+                async for row in page:
+                    yield row
+        except ResourceNotFoundError as error:
+            if getattr(error, "error_code", None) == "TableNotFound":
+                raise TableNotFoundError(self._table_name) from None
+            raise
+
+    async def _ready(self) -> None:
+        if self._table_ready:
+            return
+        async with self._table_lock:
+            if self._table_ready:
+                return
+            if self._create_table:
+                with contextlib.suppress(ResourceExistsError):
+                    await self._client.create_table()
+            self._table_ready = True
+
+    async def close(self) -> None:
+        """Close the HTTP session; a token credential passed in stays open (its owner closes it)."""
+        await self._client.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def _check_table_name(table_name: object) -> None:
+    if not isinstance(table_name, str) or not _TABLE_NAME.match(table_name):
+        raise ConfigurationError(
+            f"table name {table_name!r} is not valid: 3 to 63 letters and digits, starting with a letter"
+        )
