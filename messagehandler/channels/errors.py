@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from messagehandler.errors import MessageHandlerError
+from messagehandler.errors import ConfigurationError, MessageHandlerError
 
 
 class ChannelError(MessageHandlerError):
@@ -24,3 +24,20 @@ class EnvelopeTooLargeError(ChannelError):
 
 class UnknownChannelError(ChannelError):
     """A route names a channel that is not configured."""
+
+
+class ChannelConfigurationError(ChannelError, ConfigurationError):
+    """A channel cannot be built as configured (bad connection string, queue name, option); never names a secret."""
+
+
+class MessageLockLostError(ChannelError):
+    """A settlement came too late: the message became visible again and may already be with another receiver."""
+
+    def __init__(self, channel: str, message_id: str, action: str) -> None:
+        self.channel = channel
+        self.message_id = message_id
+        self.action = action
+        super().__init__(
+            f"cannot {action} message {message_id} on channel {channel!r}: its lock (visibility timeout) expired "
+            "and it will be delivered again"
+        )

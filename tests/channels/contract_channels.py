@@ -1,0 +1,234 @@
+"""Every channel implementation the contract suite runs against, each with a probe of its far end.
+
+A factory is an async context manager taking the pytest request (to reach fixtures such as
+`azurite` with `request.getfixturevalue`) and yielding a `ChannelUnderTest`. Register it in
+`CONTRACT_CHANNELS` with an id and the marks it needs; test_channel_contract.py picks it up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from messagehandler.channels import Channel, ChannelKind, ChannelReceiver, CloudEvent
+from messagehandler.channels.volatile import InProcessChannel, verify_signature
+from messagehandler.channels.volatile.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from tests.channels.http_receiver import HttpReceiver, RecordedRequest
+from tests.channels.support import Arrived, structured_size
+
+Probe = Callable[[int, float], Awaitable[list[Arrived]]]
+"""`probe(expected, wait_seconds)`: what arrived, in arrival order, once `expected` arrived or `wait` ran out."""
+
+
+@dataclass
+class ChannelUnderTest:
+    channel: Channel
+    probe: Probe
+    kind: ChannelKind
+    wire_size: Callable[[CloudEvent], int] = structured_size
+    """How the channel measures an envelope against `max_message_bytes`."""
+
+
+Factory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[ChannelUnderTest]]
+
+WEBHOOK_SECRET = "contract-webhook-secret"
+EVENT_GRID_KEY = "contract-event-grid-key"
+
+
+def receiver_probe(receiver: ChannelReceiver) -> Probe:
+    """Receive and complete until `expected` envelopes arrived or `wait` ran out."""
+    arrived: list[Arrived] = []
+
+    async def probe(expected: int, wait: float) -> list[Arrived]:
+        deadline = time.monotonic() + wait
+        while len(arrived) < expected and (remaining := deadline - time.monotonic()) > 0:
+            for message in await receiver.receive(expected - len(arrived), wait=timedelta(seconds=remaining)):
+                arrived.append(Arrived.of(message.envelope))
+                await message.complete()
+        return list(arrived)
+
+    return probe
+
+
+def http_probe(receiver: HttpReceiver, decode: Callable[[RecordedRequest], list[Arrived]]) -> Probe:
+    async def probe(expected: int, wait: float) -> list[Arrived]:
+        deadline = time.monotonic() + wait
+        while True:
+            arrived = [item for request in receiver.delivered() for item in decode(request)]
+            remaining = deadline - time.monotonic()
+            if len(arrived) >= expected or remaining <= 0:
+                return arrived
+            try:
+                await receiver.wait_for(len(receiver.requests) + 1, deadline_seconds=remaining)
+            except TimeoutError:
+                continue
+
+    return probe
+
+
+def decode_webhook(request: RecordedRequest) -> list[Arrived]:
+    assert verify_signature(
+        WEBHOOK_SECRET, request.body, request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER)
+    )
+    content_type = request.headers["Content-Type"]
+    if content_type.startswith("application/cloudevents-batch+json"):
+        return [Arrived.of(CloudEvent.from_json(json.dumps(item))) for item in json.loads(request.body)]
+    assert content_type.startswith("application/cloudevents+json")
+    return [Arrived.of(CloudEvent.from_json(request.body))]
+
+
+def decode_event_grid(request: RecordedRequest) -> list[Arrived]:
+    assert request.headers.get("aeg-sas-key") == EVENT_GRID_KEY
+    items: list[dict[str, Any]] = json.loads(request.body)
+    if request.headers["Content-Type"].startswith("application/cloudevents-batch+json"):
+        return [Arrived.of(CloudEvent.from_json(json.dumps(item))) for item in items]
+    return [Arrived(item["id"], item["eventType"], item["subject"], item["data"]) for item in items]
+
+
+@asynccontextmanager
+async def in_process(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnderTest]:
+    channel = InProcessChannel("contract-in-process", max_message_bytes=4096)
+    try:
+        yield ChannelUnderTest(channel, receiver_probe(channel), ChannelKind.VOLATILE)
+    finally:
+        await channel.close()
+
+
+@asynccontextmanager
+async def http_endpoint() -> AsyncIterator[HttpReceiver]:
+    receiver = await HttpReceiver().start()
+    try:
+        yield receiver
+    finally:
+        await receiver.stop()
+
+
+def webhook(*, batch: bool) -> Factory:
+    @asynccontextmanager
+    async def factory(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnderTest]:
+        from messagehandler.channels.volatile.webhook import WebhookChannel
+
+        async with http_endpoint() as receiver:
+            channel = WebhookChannel(
+                receiver.url, WEBHOOK_SECRET, name="contract-webhook", batch=batch, max_request_bytes=16 * 1024
+            )
+            try:
+                yield ChannelUnderTest(channel, http_probe(receiver, decode_webhook), ChannelKind.VOLATILE)
+            finally:
+                await channel.close()
+
+    return factory
+
+
+def event_grid(schema_name: str) -> Factory:
+    @asynccontextmanager
+    async def factory(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnderTest]:
+        from messagehandler.channels.volatile.eventgrid import EventGridChannel, EventGridSchema
+
+        async with http_endpoint() as receiver:
+            channel = EventGridChannel.from_key(
+                receiver.url,
+                EVENT_GRID_KEY,
+                name="contract-eventgrid",
+                schema=EventGridSchema(schema_name),
+                max_request_bytes=16 * 1024,
+            )
+            probe = http_probe(receiver, decode_event_grid)
+            try:
+                yield ChannelUnderTest(channel, probe, ChannelKind.VOLATILE, wire_size=channel.wire_size)
+            finally:
+                await channel.close()
+
+    return factory
+
+
+@asynccontextmanager
+async def storage_queue(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnderTest]:
+    from messagehandler.channels.transactional.storage_queue import StorageQueueChannel
+
+    azurite = request.getfixturevalue("azurite")
+    channel = StorageQueueChannel.from_connection_string(azurite.connection_string, f"contract-{uuid.uuid4().hex[:12]}")
+    receiver = channel.receiver(visibility_timeout=timedelta(seconds=30))
+    try:
+        yield ChannelUnderTest(channel, receiver_probe(receiver), ChannelKind.TRANSACTIONAL)
+    finally:
+        await receiver.close()
+        await channel.close()
+
+
+def broker_probe(broker: Any, address: str, decode: Callable[[Any], CloudEvent]) -> Probe:
+    """What reached `address` on the AMQP test broker, for channels read without a receiver."""
+
+    async def probe(expected: int, wait: float) -> list[Arrived]:
+        try:
+            await asyncio.to_thread(broker.wait_until, lambda: len(broker.delivered(address)) >= expected, wait)
+        except TimeoutError:
+            pass
+        return [Arrived.of(decode(delivered.message)) for delivered in broker.delivered(address)]
+
+    return probe
+
+
+@asynccontextmanager
+async def service_bus(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnderTest]:
+    from messagehandler.channels.transactional.servicebus import ServiceBusChannel, encoded_size
+    from messagehandler.channels.transactional.servicebus_messages import to_message
+    from tests.support.amqp_broker import running_broker
+
+    with running_broker() as broker:
+        channel = ServiceBusChannel.from_connection_string(
+            broker.connection_string(), queue_name="contract", max_message_bytes=16 * 1024, retry_total=0
+        )
+        receiver = channel.receiver()
+        try:
+            yield ChannelUnderTest(
+                channel,
+                receiver_probe(receiver),
+                ChannelKind.TRANSACTIONAL,
+                wire_size=lambda envelope: encoded_size(to_message(envelope, sessions=False)),
+            )
+        finally:
+            await receiver.close()
+            await channel.close()
+
+
+@asynccontextmanager
+async def event_hubs(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnderTest]:
+    from messagehandler.channels.streaming.eventhubs import EventHubChannel, encoded_size, to_event_data
+    from tests.support.amqp_broker import running_broker
+    from tests.support.amqp_broker.eventhub_frames import padded_eventhub_frames
+
+    with padded_eventhub_frames(), running_broker() as broker:
+        channel = EventHubChannel.from_connection_string(
+            broker.connection_string(), eventhub_name="contract", max_message_bytes=16 * 1024, retry_total=0
+        )
+        try:
+            yield ChannelUnderTest(
+                channel,
+                broker_probe(broker, "contract", lambda message: CloudEvent.from_json(message.body)),
+                ChannelKind.STREAMING,
+                wire_size=lambda envelope: encoded_size(to_event_data(envelope), envelope.stream_id),
+            )
+        finally:
+            await channel.close()
+
+
+CONTRACT_CHANNELS = [
+    pytest.param(in_process, id="in-process"),
+    pytest.param(webhook(batch=False), id="webhook"),
+    pytest.param(webhook(batch=True), id="webhook-batch"),
+    pytest.param(event_grid("cloudevent"), id="eventgrid-cloudevent"),
+    pytest.param(event_grid("eventgrid"), id="eventgrid-eventgrid"),
+    pytest.param(storage_queue, id="storage-queue", marks=pytest.mark.azurite),
+    pytest.param(service_bus, id="service-bus"),
+    pytest.param(event_hubs, id="event-hubs"),
+]
