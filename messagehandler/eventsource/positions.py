@@ -11,6 +11,10 @@ A catch-up reads everything stored since `high_water - margin`, drops versions a
 a stream shows a gap (its next event is older than the margin), loads the missing versions from the
 stream itself. With a margin wider than commit latency plus clock skew, nothing is missed; the cost
 of a wide margin is re-reading the events of that window, never correctness of the versions applied.
+
+The high-water mark moves only when a pass has read everything: streams come in key order, not time
+order, so a stream not yet reached can hold events older than the newest seen so far. A position saved
+in the middle of a pass therefore still starts the next pass early enough.
 """
 
 from __future__ import annotations
@@ -31,18 +35,29 @@ class TypePosition:
 
     versions: dict[str, int] = field(default_factory=dict)
     high_water: datetime | None = None
+    _pass_high_water: datetime | None = field(default=None, compare=False, repr=False)
 
     def seen(self, stream_id: str) -> int:
         return self.versions.get(stream_id, 0)
 
     def advance(self, stream: EventStream) -> None:
+        """Record a stream's events as seen; the high-water mark waits for `end_pass`."""
         if not stream.events:
             return
         self.versions[stream.stream_id] = stream.events[-1].metadata.version
+        mark = self._pass_high_water
         for event in stream.events:
             stored_at = event.metadata.stored_at
-            if stored_at is not None and (self.high_water is None or stored_at > self.high_water):
-                self.high_water = stored_at
+            if stored_at is not None and (mark is None or stored_at > mark):
+                mark = stored_at
+        self._pass_high_water = mark
+
+    def end_pass(self) -> None:
+        """A pass read everything: move the high-water mark to the newest commit time it saw."""
+        mark = self._pass_high_water
+        if mark is not None and (self.high_water is None or mark > self.high_water):
+            self.high_water = mark
+        self._pass_high_water = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,7 +84,8 @@ async def catch_up(
     """Yield, per stream, the events after `position`, advancing it as each stream is yielded.
 
     A stream is yielded with its unseen events in version order, starting right after the version
-    the position has seen: never a gap, never a repeat.
+    the position has seen: never a gap, never a repeat. The high-water mark moves when the pass is
+    read to its end.
     """
     since = position.high_water - margin if position.high_water is not None else None
     async for stream in source.read_changes(stream_type, since):
@@ -82,3 +98,4 @@ async def catch_up(
         unseen = EventStream(stream_type, stream.stream_id, events)
         position.advance(unseen)
         yield unseen
+    position.end_pass()

@@ -18,7 +18,10 @@ def _register(event_source: EventSource) -> None:
 
 
 async def versions(source: EventSource, position: TypePosition, margin: timedelta) -> dict[str, list[int]]:
-    return {s.stream_id: [e.metadata.version for e in s.events] async for s in catch_up(source, ORG, position, margin=margin)}
+    return {
+        s.stream_id: [e.metadata.version for e in s.events]
+        async for s in catch_up(source, ORG, position, margin=margin)
+    }
 
 
 async def test_a_first_catch_up_reads_everything_and_a_second_nothing(event_source: EventSource) -> None:
@@ -62,4 +65,19 @@ async def test_a_position_round_trips_through_json(event_source: EventSource) ->
     await versions(event_source, position, timedelta(minutes=5))
 
     assert TypePosition.from_json(position.to_json()) == position
+    assert position.high_water is not None
+
+
+async def test_the_high_water_mark_moves_only_when_a_pass_is_read_to_its_end(event_source: EventSource) -> None:
+    for stream_id in ("a", "b", "c"):
+        await event_source.append(ORG, stream_id, 0, history(stream_id, 1))
+    position = TypePosition()
+
+    feed = catch_up(event_source, ORG, position, margin=timedelta(0))
+    first = await anext(feed)
+    assert position.versions == {first.stream_id: 1}
+    assert position.high_water is None
+    rest = [stream async for stream in feed]
+
+    assert len(rest) == 2
     assert position.high_water is not None

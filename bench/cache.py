@@ -1,0 +1,135 @@
+"""Cache throughput: replicate 100,000 events from Azurite, read them back, compare with reading the store.
+
+Writes N events (many organizations, one transaction per aggregate batch, several in flight), then
+times in the same run: the store's `read_type` (bodies passed through, and typed), the replication
+into a cache, and the cache read (raw events, and typed through a registry). Sizes: cache bytes on
+disk per event against each event's JSON line (metadata and body, as `messagehandler events` prints).
+
+Run: .venv/bin/python bench/cache.py [--events N] [--per-stream K] [--concurrency C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from azurite.harness import running_azurite
+from messagehandler import Event, EventTypeRegistry
+from messagehandler.cache import CacheReader, CacheReplicator, PassThroughSerializer
+from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+from messagehandler.testing import recorded
+from samples.organization import OrganizationRegistered, OrganizationRenamed
+
+TYPE = "Organization"
+TABLE = "benchcache"
+
+
+def batch(stream_id: str, count: int) -> list[Event]:
+    events: list[Event] = [OrganizationRegistered(name=f"Organization {stream_id}", country="BE")]
+    events += [OrganizationRenamed(name=f"Organization {stream_id} renamed {n}") for n in range(1, count)]
+    return recorded(TYPE, stream_id, events, who="bench", correlation_id=f"corr-{stream_id}")
+
+
+async def write(source: AzureTableStorageEventSource, streams: int, per_stream: int, concurrency: int) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> None:
+        async with gate:
+            stream_id = f"org-{index:06d}"
+            await source.append(TYPE, stream_id, 0, batch(stream_id, per_stream))
+
+    await asyncio.gather(*(one(i) for i in range(streams)))
+
+
+async def timed_read(source: AzureTableStorageEventSource) -> tuple[int, float]:
+    start = time.perf_counter()
+    count = 0
+    async for stream in source.read_type(TYPE):
+        count += len(stream.events)
+    return count, time.perf_counter() - start
+
+
+def cache_read(path: Path, registry: EventTypeRegistry | None) -> tuple[int, float]:
+    start = time.perf_counter()
+    reader = CacheReader(path)
+    count = 0
+    if registry is None:
+        for _ in reader.events():
+            count += 1
+    else:
+        for raw in reader.events():
+            raw.content(registry)
+            count += 1
+    return count, time.perf_counter() - start
+
+
+async def bench(total: int, per_stream: int, concurrency: int) -> dict[str, Any]:
+    registry = EventTypeRegistry([OrganizationRegistered, OrganizationRenamed])
+    with running_azurite() as azurite, tempfile.TemporaryDirectory() as scratch:
+        conn = azurite.connection_string
+        typed = AzureTableStorageEventSource.from_connection_string(conn, TABLE, registry=registry)
+        raw = AzureTableStorageEventSource.from_connection_string(conn, TABLE, serializer=PassThroughSerializer())
+        try:
+            start = time.perf_counter()
+            await write(typed, total // per_stream, per_stream, concurrency)
+            write_s = time.perf_counter() - start
+            print(f"wrote {total:,} events in {write_s:.1f} s", file=sys.stderr)
+
+            store_raw_n, store_raw_s = await timed_read(raw)
+            store_typed_n, store_typed_s = await timed_read(typed)
+            print(f"store read_type: {store_raw_s:.2f} s raw, {store_typed_s:.2f} s typed", file=sys.stderr)
+
+            path = Path(scratch) / "cache"
+            start = time.perf_counter()
+            summary = await CacheReplicator(raw, path).replicate([TYPE])
+            replicate_s = time.perf_counter() - start
+
+            cache_n, cache_s = cache_read(path, None)
+            cache_typed_n, cache_typed_s = cache_read(path, registry)
+            assert store_raw_n == store_typed_n == cache_n == cache_typed_n == summary.total_events == total
+            on_disk = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+            json_bytes = sum(len(e.to_json_line().encode()) for e in CacheReader(path).events())
+            body_bytes = sum(len(e.body.encode()) for e in CacheReader(path).events())
+        finally:
+            await typed.table_client.delete_table()
+            await typed.close()
+            await raw.close()
+    return {
+        "events": total,
+        "write_s": round(write_s, 2),
+        "store_read_s": round(store_raw_s, 3),
+        "store_typed_read_s": round(store_typed_s, 3),
+        "replicate_s": round(replicate_s, 2),
+        "replicate_events_per_s": round(total / replicate_s),
+        "cache_read_s": round(cache_s, 3),
+        "cache_events_per_s": round(total / cache_s),
+        "cache_typed_events_per_s": round(total / cache_typed_s),
+        "store_events_per_s": round(total / store_raw_s),
+        "cache_speedup": round(store_raw_s / cache_s, 1),
+        "cache_typed_speedup": round(store_typed_s / cache_typed_s, 1),
+        "bytes_per_event": round(on_disk / total, 1),
+        "json_bytes_per_event": round(json_bytes / total, 1),
+        "body_json_bytes_per_event": round(body_bytes / total, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--per-stream", type=int, default=50, help="events per aggregate, written in one transaction")
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    result = asyncio.run(bench(args.events, args.per_stream, args.concurrency))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""`CacheEventSource`: a cache seen through the `EventSource` protocol, read-only.
+
+Any consumer of an event source (a projector, a catch-up reader) restores from the cache exactly as
+from the store: events are deserialised by the same `JsonEventSerializer` path, and streams come
+whole, in version order. A stream replicated over several runs lies in several places of the cache;
+the page indexes say where, so each stream is read with only the pages that hold it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from os import PathLike
+from pathlib import Path
+
+from messagehandler.cache.errors import CacheError
+from messagehandler.cache.format import SegmentInfo
+from messagehandler.cache.raw import RawEvent, to_micros
+from messagehandler.cache.reader import CacheReader
+from messagehandler.cache.segments import open_segment, read_page
+from messagehandler.events.event import Event
+from messagehandler.events.registry import EventTypeRegistry
+from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
+from messagehandler.eventsource.keys import validate_stream
+from messagehandler.eventsource.protocol import EventStream
+
+_Location = tuple[int, int, int, int]
+"""segment position in the manifest, page offset, first row in the page, number of rows."""
+
+
+class ReadOnlyCacheError(CacheError):
+    """Something tried to append to a cache; only the replicator writes caches."""
+
+
+class CacheEventSource:
+    """Implements the reading half of `EventSource` over a cache directory; `append` raises."""
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        registry: EventTypeRegistry | None = None,
+        *,
+        serializer: EventSerializer | None = None,
+        cached_pages: int = 16,
+    ) -> None:
+        self._reader = CacheReader(path)
+        self._serializer: EventSerializer = serializer if serializer is not None else JsonEventSerializer(registry)
+        self._locations: dict[str, dict[str, list[_Location]]] | None = None
+        self._pages: OrderedDict[tuple[int, int], tuple[RawEvent, ...]] = OrderedDict()
+        self._cached_pages = cached_pages
+
+    @property
+    def registry(self) -> EventTypeRegistry:
+        return self._serializer.registry
+
+    @property
+    def path(self) -> Path:
+        return self._reader.path
+
+    @property
+    def reader(self) -> CacheReader:
+        return self._reader
+
+    async def append(self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]) -> None:
+        raise ReadOnlyCacheError(f"the cache at {self.path} is read-only: append to the event store instead")
+
+    def _index(self) -> dict[str, dict[str, list[_Location]]]:
+        if self._locations is None:
+            locations: dict[str, dict[str, list[_Location]]] = {}
+            for number, info in enumerate(self._reader.segments):
+                for page in self._reader.page_index(info):
+                    for stream_type, stream_id, _first, last, first_seq in page.runs:
+                        entry = (number, page.offset, first_seq - page.first_seq, last - _first + 1)
+                        locations.setdefault(stream_type, {}).setdefault(stream_id, []).append(entry)
+            self._locations = locations
+        return self._locations
+
+    def _page(self, number: int, offset: int) -> tuple[RawEvent, ...]:
+        key = (number, offset)
+        rows = self._pages.get(key)
+        if rows is not None:
+            self._pages.move_to_end(key)
+            return rows
+        info: SegmentInfo = self._reader.segments[number]
+        with open_segment(self.path, info) as handle:
+            _, rows = read_page(self.path / info.file, handle, offset, info.size)
+        self._pages[key] = rows
+        if len(self._pages) > self._cached_pages:
+            self._pages.popitem(last=False)
+        return rows
+
+    def _raw_stream(self, stream_type: str, stream_id: str) -> list[RawEvent]:
+        rows: list[RawEvent] = []
+        for number, offset, start, count in self._index().get(stream_type, {}).get(stream_id, []):
+            rows.extend(self._page(number, offset)[start : start + count])
+        return rows
+
+    def _events(self, rows: list[RawEvent]) -> list[Event]:
+        deserialize = self._serializer.deserialize
+        return [deserialize(row.body, row.metadata) for row in rows]
+
+    async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
+        validate_stream(stream_type, stream_id)
+        return self._events([r for r in self._raw_stream(stream_type, stream_id) if r.version >= from_version])
+
+    async def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
+        async for stream in self.read_changes(stream_type):
+            yield stream
+
+    async def read_changes(self, stream_type: str, since: datetime | None = None) -> AsyncIterator[EventStream]:
+        threshold = None if since is None else to_micros(since)
+        for stream_id in list(self._index().get(stream_type, {})):
+            rows = self._raw_stream(stream_type, stream_id)
+            if threshold is not None:
+                rows = [r for r in rows if r.stored_at_us is not None and r.stored_at_us >= threshold]
+            if rows:
+                yield EventStream(stream_type, stream_id, self._events(rows))
+
+    async def stream_ids(self, stream_type: str) -> AsyncIterator[str]:
+        for stream_id in list(self._index().get(stream_type, {})):
+            yield stream_id
+
+    async def close(self) -> None:
+        self._pages.clear()
+
+    async def __aenter__(self) -> CacheEventSource:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

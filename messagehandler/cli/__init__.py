@@ -1,0 +1,1 @@
+"""The `messagehandler` operator command (install the `cli` extra): replicate, restore, events, stats."""

@@ -1,0 +1,69 @@
+"""`messagehandler events`: one stream, or the latest events of a type, as JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+
+from messagehandler.cache.raw import RawEvent
+from messagehandler.cli.inputs import cached_type, check_stored_type, to_raw
+from messagehandler.cli.settings import Redactor, open_store, store_settings
+from messagehandler.eventsource.protocol import EventSource
+
+_TAIL_WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=30), None)
+"""The store has no order across streams: look back ever further until the tail is full."""
+
+
+def _latest(events: Iterable[RawEvent], count: int) -> list[RawEvent]:
+    def order(raw: RawEvent) -> tuple[int, int, str, int]:
+        """Events of one transaction share a commit time: their stream and version order them."""
+        return (raw.stored_at_us if raw.stored_at_us is not None else raw.when_us, raw.seq, raw.stream_id, raw.version)
+
+    return sorted(heapq.nlargest(count, events, key=order), key=order)
+
+
+async def _changes(source: EventSource, stream_type: str, since: datetime | None) -> AsyncIterator[RawEvent]:
+    async for stream in source.read_changes(stream_type, since):
+        for raw in to_raw(source, stream.events):
+            yield raw
+
+
+async def _stored_tail(source: EventSource, stream_type: str, count: int) -> list[RawEvent]:
+    now = datetime.now(UTC)
+    for window in _TAIL_WINDOWS:
+        events = [raw async for raw in _changes(source, stream_type, None if window is None else now - window)]
+        if len(events) >= count or window is None:
+            return _latest(events, count)
+    raise AssertionError("the last window is unbounded")
+
+
+async def _from_store(args: argparse.Namespace, redact: Redactor) -> list[RawEvent]:
+    source = open_store(store_settings(args, redact))
+    try:
+        await check_stored_type(source, args.stream_type)
+        if args.stream_id is not None:
+            return to_raw(source, await source.load(args.stream_type, args.stream_id, from_version=args.from_version))
+        return await _stored_tail(source, args.stream_type, args.tail)
+    finally:
+        await source.close()
+
+
+def _from_cache(args: argparse.Namespace) -> list[RawEvent]:
+    reader = cached_type(args.cache, args.stream_type)
+    events = (e for e in reader.events(args.after) if e.stream_type == args.stream_type)
+    if args.stream_id is not None:
+        return [e for e in events if e.stream_id == args.stream_id and e.version >= args.from_version]
+    return _latest(events, args.tail)
+
+
+async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: TextIO) -> int:
+    events = _from_cache(args) if args.cache is not None else await _from_store(args, redact)
+    if args.stream_id is not None and not events:
+        print(f"stream {args.stream_type}/{args.stream_id} has no events", file=err)
+        return 1
+    for raw in events:
+        out.write(raw.to_json_line() + "\n")
+    return 0

@@ -1,0 +1,90 @@
+"""`messagehandler restore`: run a projection over a stream type, from the store or a cache, into SQLite.
+
+The projection is named by import path (`package.module:ClassName`), as in ASGI servers: the CLI
+cannot know an application's classes otherwise. Its handlers' event classes form the registry; other
+event types pass through undeserialised, and the projection simply has no handler for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+from messagehandler.cache.passthrough import PassThroughSerializer
+from messagehandler.cache.source import CacheEventSource
+from messagehandler.cli.inputs import CommandError, check_cached_type, check_stored_type
+from messagehandler.cli.settings import Redactor, open_store, store_settings
+from messagehandler.events.registry import EventTypeRegistry
+from messagehandler.eventsource.protocol import EventSource
+from messagehandler.projections import Projection, Projector
+from messagehandler.search import SqliteSearchIndex
+
+
+def load_projection(path: str) -> type[Projection[Any]]:
+    module_name, _, class_name = path.partition(":")
+    if not module_name or not class_name:
+        raise CommandError(f"--projection must look like 'package.module:ClassName', got {path!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise CommandError(f"cannot import module {module_name!r} of --projection: {error}") from None
+    found = getattr(module, class_name, None)
+    if not (isinstance(found, type) and issubclass(found, Projection)):
+        raise CommandError(f"{path!r} is not a Projection subclass")
+    return found
+
+
+async def _restore(source: EventSource, projection: type[Projection[Any]], args: argparse.Namespace) -> int:
+    record_type = projection.builds()
+    records = await Projector(source, projection).restore(record_type, args.stream_type)
+    index: SqliteSearchIndex[Any] = SqliteSearchIndex(record_type, args.index)
+    try:
+        await index.upsert(records)
+    finally:
+        await index.close()
+    return len(records)
+
+
+async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: TextIO) -> int:
+    projection = load_projection(args.projection)
+    registry = EventTypeRegistry(projection.handler_table().event_types)
+    started = time.perf_counter()
+    if args.cache is not None:
+        cache = CacheEventSource(args.cache, serializer=PassThroughSerializer(registry))
+        check_cached_type(cache.reader, args.stream_type)
+        count = await _restore(cache, projection, args)
+        where = f"cache {args.cache}"
+    else:
+        source = open_store(store_settings(args, redact), registry)
+        try:
+            await check_stored_type(source, args.stream_type)
+            count = await _restore(source, projection, args)
+        finally:
+            await source.close()
+        where = "the store"
+    seconds = time.perf_counter() - started
+    print(
+        f"restored {count:,} {projection.builds().__name__} records of {args.stream_type} from {where} "
+        f"into {args.index} in {seconds:.1f} s",
+        file=out,
+    )
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    from messagehandler.cli.settings import add_store_options
+
+    parser = sub.add_parser("restore", help="run a projection over a stream type into the SQLite search index")
+    parser.add_argument("stream_type", metavar="STREAM_TYPE")
+    parser.add_argument(
+        "--projection", required=True, metavar="MODULE:CLASS", help="import path of a Projection subclass"
+    )
+    parser.add_argument("--index", required=True, help="SQLite search index file (created or updated)")
+    parser.add_argument("--cache", help="restore from this cache directory instead of the store")
+    add_store_options(parser)

@@ -1,0 +1,156 @@
+"""Damaged caches: corruption and truncation are reported with file and offset, never read as events."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from messagehandler import EventSource, MessageHandlerError
+from messagehandler.cache import (
+    CacheCorruptError,
+    CacheNotFoundError,
+    CacheReader,
+    CacheRepairError,
+    CacheVersionError,
+)
+from messagehandler.cache.format import PAGE_HEADER, SEGMENT_HEADER
+from tests.cache.support import ORG, cached, fill, register, replicator
+
+SEGMENT = "segment-00000001.mhc"
+
+
+@pytest.fixture(autouse=True)
+def _register(event_source: EventSource) -> None:
+    register(event_source)
+
+
+@pytest.fixture
+async def cache(event_source: EventSource, tmp_path: Path) -> Path:
+    """One segment of three 4-event pages: seqs 1-4, 5-8, 9-10."""
+    await fill(event_source, {"a": 6, "b": 4})
+    await replicator(event_source, tmp_path, page_events=4).replicate([ORG])
+    return tmp_path
+
+
+def page_offsets(path: Path) -> list[int]:
+    data = (path / SEGMENT).read_bytes()
+    offsets, offset = [], SEGMENT_HEADER.size
+    while offset < len(data):
+        offsets.append(offset)
+        offset += PAGE_HEADER.size + struct.unpack_from("<I", data, offset + 4)[0]
+    return offsets
+
+
+def flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+async def test_a_flipped_byte_raises_naming_file_and_page_offset_after_the_good_pages(cache: Path) -> None:
+    second = page_offsets(cache)[1]
+    flip(cache / SEGMENT, second + PAGE_HEADER.size + 3)
+    seen: list[int] = []
+
+    with pytest.raises(CacheCorruptError) as caught:
+        seen.extend(e.seq for e in CacheReader(cache).events())
+
+    assert seen == [1, 2, 3, 4]
+    assert caught.value.path == cache / SEGMENT
+    assert caught.value.offset == second
+    assert str(cache / SEGMENT) in str(caught.value)
+    assert f"offset {second}" in str(caught.value)
+
+
+async def test_a_damaged_page_header_is_reported(cache: Path) -> None:
+    flip(cache / SEGMENT, page_offsets(cache)[2] + 8)
+
+    with pytest.raises(CacheCorruptError):
+        cached(cache)
+
+
+async def test_a_truncated_segment_is_refused_before_any_event_of_it(cache: Path) -> None:
+    data = (cache / SEGMENT).read_bytes()
+    (cache / SEGMENT).write_bytes(data[:-10])
+
+    with pytest.raises(CacheCorruptError, match="truncated") as caught:
+        cached(cache)
+    assert caught.value.offset == len(data) - 10
+
+
+async def test_pages_before_the_start_are_skipped_without_reading_them(cache: Path) -> None:
+    flip(cache / SEGMENT, page_offsets(cache)[0] + PAGE_HEADER.size + 3)
+
+    assert [seq for seq, _, _ in cached(cache, start=4)] == [5, 6, 7, 8, 9, 10]
+
+
+async def test_a_newer_format_version_is_refused_with_a_clear_message(cache: Path) -> None:
+    manifest = json.loads((cache / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (cache / "manifest.json").write_text(json.dumps(manifest))
+
+    with pytest.raises(CacheVersionError, match=r"format version 99.*upgrade messagehandler"):
+        CacheReader(cache)
+
+
+async def test_a_segment_of_a_newer_format_version_is_refused(cache: Path) -> None:
+    data = bytearray((cache / SEGMENT).read_bytes())
+    data[6:8] = (2).to_bytes(2, "little")
+    (cache / SEGMENT).write_bytes(bytes(data))
+
+    with pytest.raises(CacheVersionError, match="version 2"):
+        cached(cache)
+
+
+async def test_a_garbled_manifest_is_a_corrupt_cache(cache: Path) -> None:
+    (cache / "manifest.json").write_text("{not json")
+
+    with pytest.raises(CacheCorruptError, match=r"manifest\.json"):
+        CacheReader(cache)
+
+
+def test_a_directory_without_a_cache_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(CacheNotFoundError, match=r"no manifest\.json"):
+        CacheReader(tmp_path)
+    with pytest.raises(MessageHandlerError, match="not a directory"):
+        CacheReader(tmp_path / "missing")
+
+
+async def test_repair_refetches_damaged_pages_and_restores_the_same_events(
+    cache: Path, event_source: EventSource
+) -> None:
+    before = [tuple(e) for e in CacheReader(cache).events()]
+    offsets = page_offsets(cache)
+    flip(cache / SEGMENT, offsets[1] + PAGE_HEADER.size + 3)
+    flip(cache / SEGMENT, offsets[2] + PAGE_HEADER.size + 1)
+    reported: list[tuple[Path, int]] = []
+
+    repaired = await replicator(event_source, cache).repair(
+        on_page=lambda path, offset: reported.append((path, offset))
+    )
+
+    assert repaired == 2
+    assert reported == [(cache / SEGMENT, offsets[1]), (cache / SEGMENT, offsets[2])]
+    assert [tuple(e) for e in CacheReader(cache).events()] == before
+    assert await replicator(event_source, cache).repair() == 0
+
+
+async def test_repair_rebuilds_a_truncated_segment(cache: Path, event_source: EventSource) -> None:
+    before = [tuple(e) for e in CacheReader(cache).events()]
+    data = (cache / SEGMENT).read_bytes()
+    (cache / SEGMENT).write_bytes(data[: page_offsets(cache)[2] + 5])
+
+    assert await replicator(event_source, cache).repair() == 1
+    assert [tuple(e) for e in CacheReader(cache).events()] == before
+
+
+async def test_repair_without_a_readable_page_index_asks_for_a_fresh_replication(
+    cache: Path, event_source: EventSource
+) -> None:
+    flip(cache / "segment-00000001.mhi", 5)
+
+    with pytest.raises(CacheRepairError, match="replicate again"):
+        await replicator(event_source, cache).repair()
