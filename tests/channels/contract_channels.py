@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -169,10 +169,8 @@ def broker_probe(broker: Any, address: str, decode: Callable[[Any], CloudEvent])
     """What reached `address` on the AMQP test broker, for channels read without a receiver."""
 
     async def probe(expected: int, wait: float) -> list[Arrived]:
-        try:
+        with suppress(TimeoutError):
             await asyncio.to_thread(broker.wait_until, lambda: len(broker.delivered(address)) >= expected, wait)
-        except TimeoutError:
-            pass
         return [Arrived.of(decode(delivered.message)) for delivered in broker.delivered(address)]
 
     return probe

@@ -1,0 +1,265 @@
+"""Azure Service Bus channel (queue or topic): durable, ordered per session, deduplicated by event id.
+
+Each envelope is one message in CloudEvents binary mode (see `servicebus_messages`). Messages go
+out in batches built by the SDK, so a batch never exceeds what the entity accepts; a call's
+envelopes are measured before anything is sent, so an oversize one fails the whole call and the
+outbox keeps every event of it. With `sessions=True` the session id is the stream id: a session
+receiver then gets each stream in order, one stream at a time per receiver.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from azure.core.exceptions import AzureError
+from azure.servicebus import ServiceBusMessage, ServiceBusMessageBatch
+from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
+from azure.servicebus.exceptions import MessageSizeExceededError, ServiceBusError
+
+from messagehandler.channels.azure_messaging import (
+    build_client,
+    connection_secrets,
+    connection_settings,
+    credential_secrets,
+)
+from messagehandler.channels.envelope import CloudEvent
+from messagehandler.channels.errors import ChannelConfigurationError, ChannelError, EnvelopeTooLargeError
+from messagehandler.channels.protocol import ChannelKind
+from messagehandler.channels.redaction import describe_error
+from messagehandler.channels.transactional.servicebus_messages import to_message
+from messagehandler.channels.transactional.servicebus_receiver import ServiceBusChannelReceiver
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
+    from azure.core.credentials_async import AsyncTokenCredential
+
+    ServiceBusCredential = AsyncTokenCredential | AzureSasCredential | AzureNamedKeyCredential
+
+STANDARD_TIER_MAX_BYTES = 256 * 1024
+EntityKind = Literal["queue", "topic"]
+
+
+class ServiceBusChannel:
+    """Publishes envelopes to one queue or topic; `receiver()` reads a queue or a subscription back.
+
+    Build it with `from_connection_string(conn, queue_name=... | topic_name=...)` or
+    `(fully_qualified_namespace, entity, credential, topic=...)`. `max_message_bytes` caps each
+    batch (256 KiB, the Standard tier's message size, by default); the entity's own limit, read
+    from the link when it opens, applies when it is lower. Extra keyword options go to the SDK's
+    `ServiceBusClient` (for instance `retry_total`).
+    """
+
+    def __init__(
+        self,
+        fully_qualified_namespace: str,
+        entity: str,
+        credential: ServiceBusCredential,
+        *,
+        topic: bool = False,
+        name: str | None = None,
+        sessions: bool = False,
+        max_message_bytes: int = STANDARD_TIER_MAX_BYTES,
+        **client_options: Any,
+    ) -> None:
+        channel = name or entity
+        secrets = credential_secrets(credential)
+        client = build_client(
+            channel,
+            "Service Bus",
+            lambda: ServiceBusClient(fully_qualified_namespace, credential, **client_options),
+            secrets,
+        )
+        self._setup(
+            client,
+            channel,
+            entity,
+            "topic" if topic else "queue",
+            sessions=sessions,
+            max_message_bytes=max_message_bytes,
+            secrets=secrets,
+        )
+
+    @classmethod
+    def from_connection_string(
+        cls,
+        connection_string: str,
+        *,
+        queue_name: str | None = None,
+        topic_name: str | None = None,
+        name: str | None = None,
+        sessions: bool = False,
+        max_message_bytes: int = STANDARD_TIER_MAX_BYTES,
+        **client_options: Any,
+    ) -> ServiceBusChannel:
+        """`EntityPath` in the connection string names a queue unless `topic_name` says otherwise."""
+        secrets = connection_secrets(connection_string)
+        if queue_name and topic_name:
+            raise ChannelConfigurationError("a Service Bus channel sends to a queue or a topic, not both")
+        entity = queue_name or topic_name or connection_settings(connection_string).get("entitypath")
+        if not entity:
+            raise ChannelConfigurationError(
+                f"channel {name!r}: name the Service Bus queue or topic (queue_name=, topic_name= or EntityPath)"
+            )
+        channel = name or entity
+        client = build_client(
+            channel,
+            "Service Bus",
+            lambda: ServiceBusClient.from_connection_string(connection_string, **client_options),
+            secrets,
+        )
+        self = cls.__new__(cls)
+        self._setup(
+            client,
+            channel,
+            entity,
+            "topic" if topic_name else "queue",
+            sessions=sessions,
+            max_message_bytes=max_message_bytes,
+            secrets=secrets,
+        )
+        return self
+
+    def _setup(
+        self,
+        client: ServiceBusClient,
+        channel: str,
+        entity: str,
+        entity_kind: EntityKind,
+        *,
+        sessions: bool,
+        max_message_bytes: int,
+        secrets: Iterable[str | None],
+    ) -> None:
+        if max_message_bytes < 1:
+            raise ChannelConfigurationError(f"channel {channel!r}: max_message_bytes must be positive")
+        self._client = client
+        self._name = channel
+        self._entity = entity
+        self._entity_kind = entity_kind
+        self._sessions = sessions
+        self._max_message_bytes = max_message_bytes
+        self._secrets = tuple(secret for secret in secrets if secret)
+        self._sender: ServiceBusSender | None = None
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def kind(self) -> ChannelKind:
+        return ChannelKind.TRANSACTIONAL
+
+    @property
+    def entity(self) -> str:
+        return self._entity
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The configured cap on a message as encoded in a batch; a lower limit of the entity wins."""
+        return self._max_message_bytes
+
+    async def publish(self, envelopes: Sequence[CloudEvent]) -> None:
+        if self._closed:
+            raise ChannelError(f"channel {self.name!r} is closed")
+        if not envelopes:
+            return
+        messages = [to_message(envelope, sessions=self._sessions) for envelope in envelopes]
+        try:
+            sender = await self._open_sender()
+            limit = min(self._max_message_bytes, (await sender.create_message_batch()).max_size_in_bytes)
+            for envelope, message in zip(envelopes, messages, strict=True):
+                size = encoded_size(message)
+                if size > limit:
+                    raise EnvelopeTooLargeError(self.name, envelope.id, size, limit)
+            for batch in await self._batches(sender, messages, limit):
+                await sender.send_messages(batch)
+        except (ServiceBusError, AzureError) as error:
+            raise ChannelError(
+                f"channel {self.name!r}: sending to {self._entity_kind} {self._entity!r} on "
+                f"{self._client.fully_qualified_namespace} failed: {describe_error(error, self._secrets)}"
+            ) from None
+
+    async def _batches(
+        self, sender: ServiceBusSender, messages: list[ServiceBusMessage], limit: int
+    ) -> list[ServiceBusMessageBatch]:
+        """Consecutive runs of messages, each run one batch; a new session starts a new batch."""
+        batches = [await sender.create_message_batch(limit)]
+        session = messages[0].session_id
+        for message in messages:
+            if message.session_id != session:
+                batches.append(await sender.create_message_batch(limit))
+                session = message.session_id
+            try:
+                batches[-1].add_message(message)
+            except MessageSizeExceededError:
+                batches.append(await sender.create_message_batch(limit))
+                batches[-1].add_message(message)
+        return batches
+
+    async def _open_sender(self) -> ServiceBusSender:
+        if self._sender is None:
+            if self._entity_kind == "topic":
+                self._sender = self._client.get_topic_sender(self._entity)
+            else:
+                self._sender = self._client.get_queue_sender(self._entity)
+        return self._sender
+
+    def receiver(
+        self,
+        subscription_name: str | None = None,
+        *,
+        prefetch_count: int = 0,
+        max_lock_renewal: timedelta | None = None,
+    ) -> ServiceBusChannelReceiver:
+        """A peek-lock receiver of the queue, or of one subscription of the topic.
+
+        Sharing the channel's connection, it is closed with the channel (or on its own before).
+        `max_lock_renewal` keeps renewing the locks of received messages for that long.
+        """
+        if (self._entity_kind == "topic") != (subscription_name is not None):
+            raise ChannelConfigurationError(
+                f"channel {self.name!r}: a topic is read through a subscription, a queue without one"
+            )
+        return ServiceBusChannelReceiver(
+            self._client,
+            self._entity,
+            subscription_name,
+            name=self.name,
+            secrets=self._secrets,
+            prefetch_count=prefetch_count,
+            max_lock_renewal=max_lock_renewal,
+        )
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._sender is not None:
+            await self._sender.close()
+        await self._client.close()
+
+    async def __aenter__(self) -> ServiceBusChannel:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"ServiceBusChannel(name={self.name!r}, {self._entity_kind}={self._entity!r}, "
+            f"namespace={self._client.fully_qualified_namespace!r}, sessions={self._sessions})"
+        )
+
+
+def encoded_size(message: ServiceBusMessage) -> int:
+    """The bytes `message` takes in a batch, as the SDK counts them against the batch's limit."""
+    probe = ServiceBusMessageBatch(max_size_in_bytes=sys.maxsize)
+    probe.add_message(message)
+    return probe.size_in_bytes

@@ -1,0 +1,39 @@
+"""Event Hubs channels against the AMQP test broker, through the real producer client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from messagehandler.channels.streaming.eventhubs import EventHubChannel
+from tests.support.amqp_broker import AmqpTestBroker
+from tests.support.amqp_broker.eventhub_frames import padded_eventhub_frames
+from tests.support.amqp_broker.fixtures import broker, broker_options
+
+HUB = "telemetry"
+__all__ = ["HUB", "broker", "broker_options"]
+
+
+@pytest.fixture(autouse=True)
+def padded_frames() -> Iterator[None]:
+    """See tests/support/amqp_broker/eventhub_frames.py: a gap in the SDK's frame decoding, not ours."""
+    with padded_eventhub_frames():
+        yield
+
+
+@pytest.fixture
+async def make_channel(broker: AmqpTestBroker) -> AsyncIterator[Callable[..., EventHubChannel]]:
+    channels: list[EventHubChannel] = []
+
+    def make(**options: Any) -> EventHubChannel:
+        options.setdefault("eventhub_name", HUB)
+        options.setdefault("retry_total", 0)
+        channel = EventHubChannel.from_connection_string(broker.connection_string(), **options)
+        channels.append(channel)
+        return channel
+
+    yield make
+    for channel in channels:
+        await channel.close()

@@ -1,0 +1,356 @@
+"""The broker: one proton Container in a background thread, serving queues, CBS and `$management`.
+
+Only what the Azure SDKs use is answered. Addresses are plain names: whatever a client sends to an
+address can be received from it, and also from each subscription added with `add_subscription`.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from proton import Delivery, Link, Message, symbol, timestamp, ulong
+from proton.handlers import MessagingHandler
+from proton.reactor import ApplicationEvent, Container, EventInjector
+
+from tests.support.amqp_broker.frames import unpack_transfer
+
+CBS_NODE = "$cbs"
+MANAGEMENT_SUFFIX = "$management"
+DEAD_LETTER_SUFFIX = "/$deadletterqueue"
+LOCK_DURATION_MS = 60_000
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One message as it reached an address (a batch arrives as one transfer of several)."""
+
+    address: str
+    message: Message
+    transfer: int
+    envelope_annotations: dict[Any, Any]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    address: str
+    message_id: Any
+    outcome: str
+    condition: str | None = None
+    info: dict[Any, Any] | None = None
+
+
+@dataclass
+class _Stored:
+    message: Message
+    sequence_number: int
+    failed_deliveries: int = 0
+
+
+@dataclass
+class _State:
+    delivered: list[Delivered] = field(default_factory=list)
+    transfer_sizes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    settlements: list[Settlement] = field(default_factory=list)
+    queues: dict[str, deque[_Stored]] = field(default_factory=lambda: defaultdict(deque))
+    tokens: list[str] = field(default_factory=list)
+    management_operations: list[str] = field(default_factory=list)
+
+
+class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
+    """Start with `running_broker()`; read what arrived with `delivered()`, wait with `wait_until()`."""
+
+    def __init__(
+        self,
+        *,
+        max_message_size: int = 1024 * 1024,
+        max_batch_size: int | None = None,
+        token_status: int = 202,
+    ) -> None:
+        super().__init__(prefetch=0, auto_accept=False, auto_settle=False, peer_close_is_error=False)
+        self.max_message_size = max_message_size
+        self.max_batch_size = max_batch_size
+        self.token_status = token_status
+        self.port = _free_port()
+        self._changed = threading.Condition()
+        self._state = _State()
+        self._subscriptions: dict[str, list[str]] = defaultdict(list)
+        self._consumers: list[Link] = []
+        self._sequence = 0
+        self._injector = EventInjector()
+        self._container = Container(self)
+        self._container.selectable(self._injector)
+        self._listening = threading.Event()
+        self._thread = threading.Thread(target=self._container.run, name="amqp-test-broker", daemon=True)
+
+    # --- used by tests -------------------------------------------------------------------------
+
+    def connection_string(self, entity: str | None = None, *, key: str = "test-shared-access-key") -> str:
+        text = (
+            f"Endpoint=sb://127.0.0.1:{self.port};SharedAccessKeyName=RootManageSharedAccessKey;"
+            f"SharedAccessKey={key};UseDevelopmentEmulator=true"
+        )
+        return f"{text};EntityPath={entity}" if entity else text
+
+    def add_subscription(self, topic: str, subscription: str) -> str:
+        address = f"{topic}/Subscriptions/{subscription}"
+        with self._changed:
+            self._subscriptions[topic].append(address)
+        return address
+
+    def delivered(self, address: str | None = None) -> list[Delivered]:
+        with self._changed:
+            return [d for d in self._state.delivered if address is None or d.address == address]
+
+    def transfer_sizes(self, address: str) -> list[int]:
+        """The encoded size of each transfer that reached `address`: one per batch sent."""
+        with self._changed:
+            return list(self._state.transfer_sizes[address])
+
+    def settlements(self) -> list[Settlement]:
+        with self._changed:
+            return list(self._state.settlements)
+
+    def queued(self, address: str) -> list[Message]:
+        with self._changed:
+            return [stored.message for stored in self._state.queues[address]]
+
+    def tokens(self) -> list[str]:
+        with self._changed:
+            return list(self._state.tokens)
+
+    def management_operations(self) -> list[str]:
+        with self._changed:
+            return list(self._state.management_operations)
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not condition():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("the broker did not reach the expected state in time")
+                self._changed.wait(remaining)
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._listening.wait(10):
+            raise RuntimeError("the AMQP test broker did not start")
+
+    def stop(self) -> None:
+        self._injector.trigger(ApplicationEvent("shutdown"))
+        self._thread.join(10)
+
+    # --- proton events -------------------------------------------------------------------------
+
+    def on_start(self, event: Any) -> None:
+        self._acceptor = event.container.listen(f"127.0.0.1:{self.port}")
+        self._listening.set()
+
+    def on_shutdown(self, event: Any) -> None:
+        self._acceptor.close()
+        for link in self._consumers:
+            link.connection.close()
+        self._injector.close()
+        self._container.stop()
+
+    def on_connection_init(self, event: Any) -> None:
+        event.transport.sasl().allowed_mechs("ANONYMOUS PLAIN")
+        # pyamqp reads the open frame's fields up to `properties` by index: proton then encodes them all.
+        event.connection.properties = {symbol("product"): "amqp-test-broker"}
+
+    def on_link_opening(self, event: Any) -> None:
+        link = event.link
+        if link.is_receiver:
+            link.target.address = link.remote_target.address
+            link.source.address = link.remote_source.address
+            link.max_message_size = self.max_message_size
+            if self.max_batch_size is not None:
+                link.properties = {symbol("com.microsoft:max-message-batch-size"): ulong(self.max_batch_size)}
+            link.open()
+            link.flow(1000)
+        else:
+            link.source.address = link.remote_source.address
+            link.target.address = link.remote_target.address
+            link.open()
+            self._consumers.append(link)
+
+    def on_link_closing(self, event: Any) -> None:
+        if event.link in self._consumers:
+            self._consumers.remove(event.link)
+        event.link.close()
+
+    def on_sendable(self, event: Any) -> None:
+        self._pump(event.link)
+
+    def on_delivery(self, event: Any) -> None:
+        delivery = event.delivery
+        if delivery.link.is_receiver:
+            if delivery.readable and not delivery.partial:
+                self._receive(delivery)
+        elif delivery.updated:
+            self._settle(delivery)
+
+    # --- incoming transfers --------------------------------------------------------------------
+
+    def _receive(self, delivery: Delivery) -> None:
+        link = delivery.link
+        raw = link.recv(delivery.pending)
+        link.advance()
+        address = entity_of(link.remote_target.address)
+        if address == CBS_NODE:
+            self._reply(link, _decode(raw), self._put_token(_decode(raw)))
+        elif address.endswith(MANAGEMENT_SUFFIX):
+            request = _decode(raw)
+            self._reply(link, request, self._management(request))
+        else:
+            self._store(address, raw)
+        delivery.update(Delivery.ACCEPTED)
+        delivery.settle()
+        if link.credit < 100:
+            link.flow(1000)
+
+    def _store(self, address: str, raw: bytes) -> None:
+        messages, envelope_annotations = unpack_transfer(raw)
+        with self._changed:
+            self._state.transfer_sizes[address].append(len(raw))
+            number = len(self._state.transfer_sizes[address])
+            for message in messages:
+                self._state.delivered.append(Delivered(address, message, number, envelope_annotations))
+                for queue in (address, *self._subscriptions[address]):
+                    self._sequence += 1
+                    self._state.queues[queue].append(_Stored(message, self._sequence))
+            self._changed.notify_all()
+        for consumer in list(self._consumers):
+            self._pump(consumer)
+
+    def _put_token(self, request: Message) -> dict[str, Any]:
+        with self._changed:
+            self._state.tokens.append(str(request.properties.get("name")))
+            self._changed.notify_all()
+        return {"status-code": self.token_status, "status-description": f"status {self.token_status}"}
+
+    def _management(self, request: Message) -> dict[str, Any]:
+        """Records the operation; none is implemented, as the tests need none (the SDK falls back to links)."""
+        operation = str(request.properties.get("operation"))
+        with self._changed:
+            self._state.management_operations.append(operation)
+            self._changed.notify_all()
+        return {"status-code": 501, "statusCode": 501, "status-description": f"{operation} is not implemented"}
+
+    def _reply(self, link: Link, request: Message, properties: dict[str, Any]) -> None:
+        reply = Message(correlation_id=request.id, properties=properties)
+        reply.address = request.reply_to
+        node = entity_of(link.remote_target.address)
+        for candidate in _links_of(link.session):
+            addressed = request.reply_to in (None, candidate.remote_target.address)
+            if candidate.is_sender and addressed and entity_of(candidate.remote_source.address) == node:
+                candidate.send(reply, tag=uuid.uuid4().bytes)
+                return
+        raise RuntimeError(f"no reply link for {node!r}")
+
+    # --- outgoing transfers and their settlement -----------------------------------------------
+
+    def _pump(self, link: Link) -> None:
+        address = entity_of(link.remote_source.address)
+        while link.credit > 0:
+            with self._changed:
+                queue = self._state.queues[address]
+                if not queue:
+                    return
+                stored = queue.popleft()
+            message = stored.message
+            message.delivery_count = stored.failed_deliveries
+            message.durable = True
+            message.annotations = {
+                **(message.annotations or {}),
+                symbol("x-opt-sequence-number"): stored.sequence_number,
+                symbol("x-opt-enqueued-time"): timestamp(int(time.time() * 1000)),
+                symbol("x-opt-locked-until"): timestamp(int(time.time() * 1000) + LOCK_DURATION_MS),
+            }
+            delivery = link.send(message, tag=uuid.uuid4().bytes)
+            delivery.queued = (address, stored)
+
+    def _settle(self, delivery: Delivery) -> None:
+        address, stored = getattr(delivery, "queued", ("", None))
+        if stored is None:
+            delivery.settle()
+            return
+        state = delivery.remote_state
+        outcome = {
+            Delivery.ACCEPTED: "accepted",
+            Delivery.RELEASED: "released",
+            Delivery.MODIFIED: "modified",
+            Delivery.REJECTED: "rejected",
+        }.get(state, str(state))
+        condition = delivery.remote.condition
+        with self._changed:
+            self._state.settlements.append(
+                Settlement(
+                    address,
+                    stored.message.id,
+                    outcome,
+                    condition.name if condition else None,
+                    dict(condition.info) if condition and condition.info else None,
+                )
+            )
+            if outcome in ("released", "modified"):
+                stored.failed_deliveries += 1
+                self._state.queues[address].append(stored)
+            elif outcome == "rejected":
+                self._state.queues[address + DEAD_LETTER_SUFFIX].append(stored)
+            self._changed.notify_all()
+        # The SDK compares the echoed outcome with the one it asked for; a rejected echo must carry no error.
+        delivery.update(state)
+        delivery.settle()
+        for consumer in list(self._consumers):
+            self._pump(consumer)
+
+
+def entity_of(address: str | None) -> str:
+    """The entity path of an address: SDKs send `amqps://host:port/queue`, or just `$cbs`."""
+    text = address or ""
+    if "://" in text:
+        text = text.split("://", 1)[1].partition("/")[2]
+    return text
+
+
+def _links_of(session: Any) -> Iterator[Link]:
+    link = session.connection.link_head(0)
+    while link is not None:
+        if link.session == session:
+            yield link
+        link = link.next(0)
+
+
+def _decode(raw: bytes) -> Message:
+    message = Message()
+    message.decode(raw)
+    return message
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_broker(**options: Any) -> Iterator[AmqpTestBroker]:
+    broker = AmqpTestBroker(**options)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+__all__ = ["AmqpTestBroker", "Delivered", "Settlement", "running_broker"]
