@@ -7,16 +7,20 @@ learned goes into the event.
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
-from messagehandler.domain.handlers import HandlerTable, build_handler_table
+from messagehandler.domain.handlers import (
+    APPLY,
+    HandlerTable,
+    class_table,
+    defining_locals,
+    table_at_definition,
+)
 from messagehandler.errors import (
     EventAlreadyEmittedError,
-    HandlerDefinitionError,
     MissingHandlerError,
     StreamIntegrityError,
 )
@@ -44,12 +48,8 @@ class EventSourced:
     def __init_subclass__(cls, *, stream_type: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.__stream_type__ = stream_type if stream_type is not None else cls.__name__
-        frame = sys._getframe(1)
-        cls.__definition_locals__ = dict(frame.f_locals) if frame.f_locals is not frame.f_globals else None
-        try:
-            cls.__handlers__ = build_handler_table(cls, cls.__definition_locals__)
-        except NameError:
-            cls.__handlers__ = None  # annotations refer to names defined later: resolve on first use
+        cls.__definition_locals__ = defining_locals(1)
+        cls.__handlers__ = table_at_definition(cls, cls.__definition_locals__, APPLY)
 
     def __init__(self, id: str) -> None:
         if not isinstance(id, str) or not id:
@@ -94,16 +94,7 @@ class EventSourced:
 
     @classmethod
     def _handler_table(cls) -> HandlerTable:
-        table = cls.__dict__.get("__handlers__")
-        if table is None:
-            try:
-                table = build_handler_table(cls, cls.__definition_locals__)
-            except NameError as error:
-                raise HandlerDefinitionError(
-                    f"{cls.__qualname__}: cannot resolve an apply handler annotation: {error}"
-                ) from error
-            cls.__handlers__ = table
-        return table
+        return class_table(cls, APPLY)
 
     def emit(self, event: E) -> E:
         """Record that something happened: stamp, apply, and keep pending until flushed."""

@@ -4,7 +4,8 @@
     python -m samples.organization --memory   # against the in-memory event source
 
 It registers organizations, renames one, shows a concurrency conflict being detected and retried,
-and reads everything back from the store.
+reads everything back from the store, restores the `SearchEntry` read model into an embedded
+search index and prints the results of a search query.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from messagehandler import (
     message_context,
     retry_on_conflict,
 )
+from messagehandler.projections import Projector
+from messagehandler.search import SqliteSearchIndex
 from samples.organization.domain import Organization
+from samples.organization.search import SearchEntry, SearchEntryProjection
 
 
 async def run(source: EventSource) -> None:
@@ -64,12 +68,25 @@ async def run(source: EventSource) -> None:
         org.restore_from(stream.events)
         print(f"  {org.id:<8} {org.name!r:<32} version {org.version}, last change by {stream.events[-1].metadata.who}")
 
+    await search(source)
+
+
+async def search(source: EventSource, query: str = "acme") -> None:
+    """Rebuild the read model from the store, index it, and query it: the disaster-recovery path."""
+    entries = await Projector(source, SearchEntryProjection).restore(SearchEntry, "Organization")
+    async with SqliteSearchIndex(SearchEntry) as index:
+        await index.upsert(entries)
+        hits = await index.search(query)
+    print(f"restored {len(entries)} search entries; results for {query!r}:")
+    for hit in hits:
+        former = ", ".join(hit.record.former_names)
+        print(f"  {hit.id:<8} {hit.record.name!r:<32} score {hit.score:.3f}, formerly: {former}")
+
 
 @contextlib.asynccontextmanager
 async def azurite_event_source() -> AsyncIterator[EventSource]:
-    from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
-
     from azurite.harness import running_azurite
+    from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
 
     with running_azurite() as azurite:
         print(f"Azurite running at {azurite.table_endpoint}")

@@ -1,0 +1,168 @@
+"""Projections: restore from Azurite against the raw client, and the in-memory projection rate.
+
+Run: `.venv/bin/python bench/projections.py` (starts its own Azurite). The restore scenario stores
+50,000 events (5,000 organizations of 10 events) in one partition, then alternates an SDK restore
+(`Projector.restore`) with what an application without this SDK would do: scan the partition with
+the azure-data-tables aio client, turn each body into its event class with pydantic, and set the
+record's fields by hand. Medians of several runs are compared. The projection rate applies events
+already in memory through `RecordBuilder.project`, the loop every restore and catch-up runs.
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from azure.data.tables.aio import TableClient
+from pydantic import BaseModel
+
+from azurite.harness import running_azurite
+from messagehandler import Event, EventTypeRegistry
+from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+from messagehandler.projections import Projection, Projector
+from messagehandler.projections.projector import builder_for
+from messagehandler.testing import recorded
+from samples.organization import OrganizationRegistered, OrganizationRenamed
+
+ORG = "Organization"
+STREAMS, EVENTS_PER_STREAM, CONCURRENCY = 5_000, 10, 16
+REPEATS = 5
+PROJECTION_EVENTS = 500_000
+CLASSES: dict[str, type[Event]] = {c.__event_type__: c for c in (OrganizationRegistered, OrganizationRenamed)}
+
+
+class Entry(BaseModel):
+    name: str = ""
+    country: str | None = None
+
+
+class EntryProjection(Projection[Entry]):
+    """Two fields set per event: the handler the speed goal is stated for."""
+
+    def project_registered(self, record: Entry, event: OrganizationRegistered) -> None:
+        record.name = event.name
+        record.country = event.country
+
+    def project_renamed(self, record: Entry, event: OrganizationRenamed) -> None:
+        record.name = event.name
+        record.country = "renamed"
+
+
+class Slotted:
+    __slots__ = ("country", "name")
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.country: str | None = None
+
+
+class SlottedProjection(Projection[Slotted]):
+    def project_registered(self, record: Slotted, event: OrganizationRegistered) -> None:
+        record.name = event.name
+        record.country = event.country
+
+    def project_renamed(self, record: Slotted, event: OrganizationRenamed) -> None:
+        record.name = event.name
+        record.country = "renamed"
+
+
+def history(stream_id: str) -> list[Event]:
+    events: list[Event] = [OrganizationRegistered(name=f"{stream_id} inc.", country="BE")]
+    events += [OrganizationRenamed(name=f"{stream_id} {v}") for v in range(2, EVENTS_PER_STREAM + 1)]
+    return recorded(ORG, stream_id, events, who="bench", correlation_id="bench-run")
+
+
+async def fill(source: AzureTableStorageEventSource) -> None:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for i in range(STREAMS):
+        queue.put_nowait(f"org{i:05d}")
+
+    async def worker() -> None:
+        while not queue.empty():
+            stream_id = queue.get_nowait()
+            await source.append(ORG, stream_id, 0, history(stream_id))
+
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+
+
+async def raw_restore(client: TableClient) -> dict[str, dict[str, Any]]:
+    records: dict[str, dict[str, Any]] = {}
+    rows = client.query_entities("PartitionKey eq @pk", parameters={"pk": ORG}, results_per_page=1000)
+    async for row in rows:
+        event = CLASSES[row["EventType"]].model_validate_json(row["Body"])
+        record = records.setdefault(row["SourceId"], {"name": "", "country": None})
+        record["name"] = event.name  # type: ignore[attr-defined]
+        record["country"] = getattr(event, "country", "renamed")
+    return records
+
+
+async def restore_ratio(connection_string: str) -> dict[str, float]:
+    registry = EventTypeRegistry()
+    registry.register(OrganizationRegistered, OrganizationRenamed)
+    async with (
+        AzureTableStorageEventSource.from_connection_string(
+            connection_string, "BenchProjections", registry=registry
+        ) as source,
+        TableClient.from_connection_string(connection_string, "BenchProjections") as raw,
+    ):
+        started = time.perf_counter()
+        await fill(source)
+        print(f"stored {STREAMS * EVENTS_PER_STREAM} events in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        projector = Projector(source, EntryProjection)
+        sdk_times, raw_times = [], []
+        for repeat in range(REPEATS):
+            started = time.perf_counter()
+            records = await projector.restore(Entry, ORG)
+            sdk_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            raw_records = await raw_restore(raw)
+            raw_times.append(time.perf_counter() - started)
+            assert len(records) == len(raw_records) == STREAMS
+            assert records["org00007"].model_dump() == raw_records["org00007"]
+            print(f"  run {repeat}: sdk {sdk_times[-1]:.2f}s raw {raw_times[-1]:.2f}s", file=sys.stderr)
+        sdk, raw_median = statistics.median(sdk_times), statistics.median(raw_times)
+        return {
+            "restore_events": STREAMS * EVENTS_PER_STREAM,
+            "restore_sdk_s": round(sdk, 3),
+            "restore_raw_s": round(raw_median, 3),
+            "restore_time_ratio": round(sdk / raw_median, 3),
+            "restore_events_per_s": round(STREAMS * EVENTS_PER_STREAM / sdk),
+        }
+
+
+def projection_rate(projection: type[Projection[Any]], record_type: type[Any]) -> float:
+    builder = builder_for(record_type, [projection()])
+    events: list[Event] = []
+    for i in range(PROJECTION_EVENTS // EVENTS_PER_STREAM):
+        events += history(f"org{i:05d}")
+    streams = [events[i : i + EVENTS_PER_STREAM] for i in range(0, len(events), EVENTS_PER_STREAM)]
+    best = 0.0
+    for _ in range(5):
+        started = time.perf_counter()
+        for stream in streams:
+            builder.project(None, stream, "x", builder.default_factory)
+        best = max(best, len(events) / (time.perf_counter() - started))
+    return best
+
+
+async def main() -> None:
+    figures: dict[str, Any] = {}
+    figures["projection_events_per_s"] = round(projection_rate(EntryProjection, Entry))
+    figures["projection_events_per_s_slotted_record"] = round(projection_rate(SlottedProjection, Slotted))
+    print(f"projection rate: {figures}", file=sys.stderr)
+    with running_azurite() as azurite:
+        figures.update(await restore_ratio(azurite.connection_string))
+    figures["goals"] = {"restore_time_ratio": "<= 1.2", "projection_events_per_s": ">= 200000"}
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

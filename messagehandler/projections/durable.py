@@ -1,0 +1,125 @@
+"""Durable read models: load a checkpoint, catch up with newer events, save again.
+
+On `open`, a checkpoint whose version matches the projection code is loaded and only events stored
+since its position are applied (`messagehandler.eventsource.positions.catch_up`); a missing, stale or
+corrupt checkpoint means a full rebuild from the store. A corrupt checkpoint is not an error: the
+event store is the truth and a checkpoint only a cache of it, so the model rebuilds and logs a warning.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Generic, TypeVar
+
+from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
+from messagehandler.projections.builder import Factory
+from messagehandler.projections.checkpoints import (
+    CheckpointStore,
+    check_name,
+    decode,
+    default_name,
+    encode,
+    peek_version,
+)
+from messagehandler.projections.errors import CheckpointError, CorruptCheckpointError
+from messagehandler.projections.projector import Projector, project_streams
+from messagehandler.projections.version import read_model_version
+
+R = TypeVar("R")
+
+log = logging.getLogger(__name__)
+
+
+class Start(enum.Enum):
+    """Where `DurableReadModel.open` started from."""
+
+    CHECKPOINT = "checkpoint"
+    NO_CHECKPOINT = "no checkpoint"
+    VERSION_CHANGED = "version changed"
+    CORRUPT_CHECKPOINT = "corrupt checkpoint"
+
+    @property
+    def rebuilt(self) -> bool:
+        return self is not Start.CHECKPOINT
+
+
+@dataclass(frozen=True)
+class Opened:
+    start: Start
+    changed: set[str] = field(default_factory=set)
+    """Ids of the records created or changed since the checkpoint (all of them after a rebuild)."""
+
+
+class DurableReadModel(Generic[R]):
+    """The records of one record type over one stream type, kept in a `CheckpointStore`.
+
+    `margin` is how far before the position's high-water mark a catch-up re-reads, to cover commits
+    in flight and clock skew between partitions; see `messagehandler.eventsource.positions`.
+    """
+
+    def __init__(
+        self,
+        projector: Projector,
+        record_type: type[R],
+        stream_type: str,
+        store: CheckpointStore,
+        *,
+        name: str | None = None,
+        factory: Factory[R] | None = None,
+        margin: timedelta = DEFAULT_MARGIN,
+        salt: str = "",
+    ) -> None:
+        self.projector = projector
+        self.record_type = record_type
+        self.stream_type = stream_type
+        self.store = store
+        self.name = check_name(name if name is not None else default_name(stream_type, record_type))
+        self.margin = margin
+        self._builder = projector.builder(record_type)
+        self._factory = factory if factory is not None else self._builder.default_factory
+        self.version = read_model_version(record_type, self._builder.projections, salt)
+        self.records: dict[str, R] = {}
+        self.position = TypePosition()
+        self._interrupted = False
+
+    async def open(self) -> Opened:
+        """Load the checkpoint (or start empty) and catch up with the store."""
+        start = await self._load()
+        changed = await self.catch_up()
+        return Opened(start, changed)
+
+    async def _load(self) -> Start:
+        self.records, self.position, self._interrupted = {}, TypePosition(), False
+        try:
+            data = await self.store.read(self.name)
+            if data is None:
+                return Start.NO_CHECKPOINT
+            if peek_version(data) != self.version:
+                return Start.VERSION_CHANGED
+            checkpoint = decode(data, self.record_type)
+        except CorruptCheckpointError as error:
+            log.warning("checkpoint %r is corrupt, rebuilding the read model from the store: %s", self.name, error)
+            return Start.CORRUPT_CHECKPOINT
+        self.records, self.position = checkpoint.records, checkpoint.position
+        return Start.CHECKPOINT
+
+    async def catch_up(self) -> set[str]:
+        """Apply the events stored since the position; returns the ids of the records created or changed."""
+        streams = catch_up(self.projector.source, self.stream_type, self.position, margin=self.margin)
+        try:
+            return await project_streams(self._builder, streams, self.records, self._factory)
+        except BaseException:
+            self._interrupted = True  # the position may be ahead of the records now
+            raise
+
+    async def save(self) -> None:
+        """Write records and position as they are now; events arriving during the write wait for the next catch-up."""
+        if self._interrupted:
+            raise CheckpointError(
+                f"read model {self.name!r} was interrupted while catching up; open() it again before saving"
+            )
+        data = encode(self.version, self.stream_type, self.record_type, self.position, self.records)
+        await self.store.write(self.name, data)

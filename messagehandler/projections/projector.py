@@ -1,0 +1,102 @@
+"""The projector: restores records from an event source, and applies single events in real time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Sequence
+from typing import Any, TypeVar, overload
+
+from messagehandler.events.event import Event
+from messagehandler.eventsource.protocol import EventSource, EventStream
+from messagehandler.projections.builder import Factory, RecordBuilder
+from messagehandler.projections.errors import NoProjectionError
+from messagehandler.projections.projection import Projection
+
+R = TypeVar("R")
+
+ProjectionLike = Projection[Any] | type[Projection[Any]]
+
+
+def instantiate(projections: Sequence[ProjectionLike]) -> list[Projection[Any]]:
+    """Projections given as classes are created without arguments; instances are used as they are."""
+    return [p() if isinstance(p, type) else p for p in projections]
+
+
+def builder_for(record_type: type[R], projections: Sequence[Projection[Any]]) -> RecordBuilder[R]:
+    """The projections building `record_type` (or a base class of it), in the order given."""
+    chosen = [p for p in projections if issubclass(record_type, type(p).builds())]
+    if not chosen:
+        raise NoProjectionError(record_type, [type(p).builds() for p in projections])
+    return RecordBuilder(record_type, chosen)
+
+
+class Projector:
+    """Builds read models from the streams of an event source with the projections given.
+
+    `restore` reads a stream type one stream at a time (`EventSource.read_type`; a sharded Table
+    Storage source reads its shards concurrently), so memory holds the records, not the events.
+    """
+
+    def __init__(self, source: EventSource, *projections: ProjectionLike) -> None:
+        self.source = source
+        self.projections = instantiate(projections)
+        for projection in self.projections:
+            type(projection).builds()
+        self._builders: dict[type[Any], RecordBuilder[Any]] = {}
+
+    def builder(self, record_type: type[R]) -> RecordBuilder[R]:
+        found = self._builders.get(record_type)
+        if found is None:
+            found = self._builders[record_type] = builder_for(record_type, self.projections)
+        return found
+
+    @overload
+    async def restore(
+        self, record_type: type[R], stream_type: str, *, factory: Factory[R] | None = None
+    ) -> dict[str, R]: ...
+
+    @overload
+    async def restore(
+        self, record_type: type[R], stream_type: str, stream_id: str, *, factory: Factory[R] | None = None
+    ) -> R | None: ...
+
+    async def restore(
+        self,
+        record_type: type[R],
+        stream_type: str,
+        stream_id: str | None = None,
+        *,
+        factory: Factory[R] | None = None,
+    ) -> dict[str, R] | R | None:
+        """Records by stream id for a whole stream type, or the record of one stream (None if it has none).
+
+        A record is created, with `factory(stream_id)` or else `record_type()`, at the first event a
+        projection handles: streams whose events no projection handles get no record.
+        """
+        builder = self.builder(record_type)
+        make = factory if factory is not None else builder.default_factory
+        if stream_id is not None:
+            events = await self.source.load(stream_type, stream_id)
+            return builder.project(None, events, stream_id, make)
+        records: dict[str, R] = {}
+        await project_streams(builder, self.source.read_type(stream_type), records, make)
+        return records
+
+    def invoke(self, record: R, event: Event) -> R:
+        """`record` after `event`: the real-time path (fetch the record, invoke, store it again)."""
+        return self.builder(type(record)).invoke(record, event)
+
+
+async def project_streams(
+    builder: RecordBuilder[R], streams: AsyncIterable[EventStream], records: dict[str, R], factory: Factory[R]
+) -> set[str]:
+    """Project every stream into `records`, in place; returns the ids of the records created or changed."""
+    changed: set[str] = set()
+    project = builder.project
+    async for stream in streams:
+        stream_id = stream.stream_id
+        before = records.get(stream_id)
+        record = project(before, stream.events, stream_id, factory)
+        if record is not None:
+            records[stream_id] = record
+            changed.add(stream_id)
+    return changed

@@ -1,0 +1,9 @@
+"""Search indexes for read models: the `SearchIndex` protocol, an embedded SQLite FTS5 index (the
+default, no server) and, with the `search` extra, Azure AI Search (`messagehandler.search.azure_search`).
+"""
+
+from messagehandler.search.errors import SearchIndexError
+from messagehandler.search.protocol import SearchIndex, SearchResult
+from messagehandler.search.sqlite import SqliteSearchIndex
+
+__all__ = ["SearchIndex", "SearchIndexError", "SearchResult", "SqliteSearchIndex"]

@@ -1,0 +1,45 @@
+"""Helpers shared by the read-model tests: write organization events, open a read model on files."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from messagehandler import EventSource
+from messagehandler.eventsource.positions import DEFAULT_MARGIN
+from messagehandler.projections import DurableReadModel, FileCheckpointStore, Projector
+from messagehandler.testing import recorded
+from samples.organization import OrganizationRegistered, OrganizationRenamed
+from samples.organization.search import SearchEntry, SearchEntryProjection
+
+ORG = "Organization"
+
+
+async def register(source: EventSource, stream_id: str, renames: int = 0) -> None:
+    events = [OrganizationRegistered(name=stream_id)] + [
+        OrganizationRenamed(name=f"{stream_id}-{i}") for i in range(renames)
+    ]
+    await source.append(ORG, stream_id, 0, recorded(ORG, stream_id, events))
+
+
+async def rename(source: EventSource, stream_id: str, version: int, name: str) -> None:
+    await source.append(
+        ORG, stream_id, version, recorded(ORG, stream_id, [OrganizationRenamed(name=name)], start_version=version + 1)
+    )
+
+
+def model(
+    source: EventSource, directory: Path, margin: timedelta = DEFAULT_MARGIN, **options: str
+) -> DurableReadModel[SearchEntry]:
+    projector = Projector(source, SearchEntryProjection)
+    return DurableReadModel(projector, SearchEntry, ORG, FileCheckpointStore(directory), margin=margin, **options)
+
+
+async def checkpointed(
+    source: EventSource, directory: Path, margin: timedelta = DEFAULT_MARGIN
+) -> DurableReadModel[SearchEntry]:
+    """A read model opened on `source` and saved: the state every restart test starts from."""
+    opened = model(source, directory, margin)
+    await opened.open()
+    await opened.save()
+    return opened
