@@ -23,7 +23,6 @@ from os import PathLike
 from pathlib import Path
 
 from messagehandler.cache.errors import CacheNotFoundError
-from messagehandler.cache.files import is_temporary, write_atomic
 from messagehandler.cache.format import MANIFEST, Manifest
 from messagehandler.cache.lock import writer_lock
 from messagehandler.cache.passthrough import body_of
@@ -33,6 +32,7 @@ from messagehandler.events.serialization import EventSerializer, JsonEventSerial
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
 from messagehandler.eventsource.protocol import EventSource
+from messagehandler.files import is_temporary, write_atomic
 
 DEFAULT_PAGE_EVENTS = 1000
 DEFAULT_PAGE_BYTES = 1 << 20

@@ -11,7 +11,6 @@ from typing import Any, BinaryIO
 
 from messagehandler.cache.codec import DecodeError, decode, encode
 from messagehandler.cache.errors import CacheCorruptError
-from messagehandler.cache.files import commit_file, temp_path, write_atomic
 from messagehandler.cache.format import (
     PAGE_HEADER,
     SEGMENT_HEADER,
@@ -26,6 +25,7 @@ from messagehandler.cache.format import (
     segment_name,
 )
 from messagehandler.cache.raw import RawEvent
+from messagehandler.files import commit_file, temp_path, write_atomic
 
 Run = tuple[str, str, int, int, int]
 """A stream's contiguous events within one page: stream_type, stream_id, first version, last version, first seq."""

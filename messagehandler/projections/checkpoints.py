@@ -8,17 +8,16 @@ local file (`FileCheckpointStore`) or an Azure table (`messagehandler.projection
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from messagehandler.errors import ConfigurationError
 from messagehandler.eventsource.positions import TypePosition
+from messagehandler.files import write_atomic
 from messagehandler.projections.errors import CorruptCheckpointError
 from messagehandler.projections.records import codec_for
 from messagehandler.projections.version import CHECKPOINT_FORMAT
@@ -128,26 +127,4 @@ class FileCheckpointStore:
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(temporary, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
-            raise
-        _sync_directory(path.parent)
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the rename itself durable; not possible (nor needed) on Windows."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        write_atomic(path, data)

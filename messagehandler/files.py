@@ -1,4 +1,6 @@
-"""Durable file replacement: a reader sees the old file or the new one, never half of either.
+"""Durable file replacement, shared by the event cache and projection checkpoints.
+
+A reader sees the old file or the new one, never half of either.
 
 Write to a temporary name in the same directory, fsync it, rename over the target, then fsync the
 directory so the rename itself survives a power cut. Temporary names start with a dot and end in
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,7 +19,7 @@ TEMP_SUFFIX = ".tmp"
 
 
 def temp_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}{TEMP_SUFFIX}")
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}")
 
 
 def fsync_directory(directory: Path) -> None:
