@@ -1,0 +1,39 @@
+"""Processing: standing queries (RxPY) over channels and the event store, run by a processing host.
+
+Needs the `processing` extra (`reactivex`).
+"""
+
+from messagehandler.processing.actions import Action, ProjectionAction
+from messagehandler.processing.completion import Outcome
+from messagehandler.processing.context import ActionableContext, ProcessingContext
+from messagehandler.processing.errors import ProcessingError
+from messagehandler.processing.host import HostStats, ProcessingHost
+from messagehandler.processing.sources import (
+    CatchUpReceiver,
+    CheckpointStore,
+    MemoryCheckpointStore,
+    Source,
+    channel_source,
+    event_store_source,
+)
+from messagehandler.processing.standing_query import StandingQuery, held, transform
+
+__all__ = [
+    "Action",
+    "ActionableContext",
+    "CatchUpReceiver",
+    "CheckpointStore",
+    "HostStats",
+    "MemoryCheckpointStore",
+    "Outcome",
+    "ProcessingContext",
+    "ProcessingError",
+    "ProcessingHost",
+    "ProjectionAction",
+    "Source",
+    "StandingQuery",
+    "channel_source",
+    "event_store_source",
+    "held",
+    "transform",
+]

@@ -1,0 +1,37 @@
+"""The host on the in-process channel (volatile): everything is acted on once; failures are logged, not retried."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from messagehandler import JsonEventSerializer
+from messagehandler.channels.volatile.in_process import InProcessChannel
+from messagehandler.processing import ActionableContext, ProcessingHost, channel_source
+from samples.processing.transformation import EventSummary, SummaryQuery
+from tests.processing.conftest import readings
+from tests.processing.fakes import eventually
+
+
+async def test_volatile_messages_are_acted_on_and_failures_logged_with_their_id(
+    serializer: JsonEventSerializer, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = InProcessChannel()
+    sent = readings(serializer, ("a", 1.0), ("bad", 2.0), ("c", 3.0))
+    summaries: list[EventSummary] = []
+
+    async def act(outcome: ActionableContext[EventSummary]) -> None:
+        if outcome.message.event_id == sent[1].id:
+            raise RuntimeError("cannot handle")
+        summaries.append(outcome.message)
+
+    host = ProcessingHost(channel_source(channel, wait=timedelta(milliseconds=10)), serializer).add(SummaryQuery(), act)
+    async with host:
+        await channel.publish(sent)
+        await eventually(lambda: host.stats.dropped == 3, what="all three to leave the host")
+        assert host.in_flight == 0
+    assert [summary.event_id for summary in summaries] == [sent[0].id, sent[2].id]
+    assert host.stats.completed == host.stats.abandoned == 0
+    assert any(sent[1].id in record.getMessage() for record in caplog.records if record.levelname == "ERROR")
+    assert any(sent[1].id in record.getMessage() for record in caplog.records if record.levelname == "WARNING")
