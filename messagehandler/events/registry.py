@@ -49,6 +49,10 @@ class EventTypeRegistry:
         except KeyError:
             raise UnknownEventTypeError(type_name, stream, version) from None
 
+    def get(self, type_name: str) -> type[Event] | None:
+        """The class registered under `type_name`, or None."""
+        return self._classes.get(type_name)
+
     def __contains__(self, type_name: object) -> bool:
         return type_name in self._classes
 

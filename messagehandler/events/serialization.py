@@ -13,7 +13,7 @@ from typing import Protocol
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
-from messagehandler.errors import SerializationError
+from messagehandler.errors import SerializationError, UnknownEventTypeError
 from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
 from messagehandler.events.registry import EventTypeRegistry
@@ -49,7 +49,9 @@ class JsonEventSerializer:
 
     def deserialize(self, body: str, metadata: EventMetadata) -> Event:
         """Build the registered class from a stored body, upcasting old schema versions first."""
-        cls = self.registry.resolve(metadata.event_type, stream=metadata.stream, version=metadata.version)
+        cls = self.registry.get(metadata.event_type)
+        if cls is None:
+            raise UnknownEventTypeError(metadata.event_type, metadata.stream, metadata.version)
         current = cls.__schema_version__
         try:
             if metadata.schema_version == current:

@@ -262,3 +262,16 @@ def test_events_are_immutable() -> None:
     event = V1(fullname="x")
     with pytest.raises(ValueError, match="frozen"):
         event.fullname = "y"  # type: ignore[misc]
+
+
+def test_metadata_is_immutable_and_replace_keeps_every_field() -> None:
+    import dataclasses
+
+    (event,) = recorded("Person", "p1", [V1(fullname="x")], who="alice", tenant_id="t")
+    meta = event.metadata
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        meta.version = 2  # type: ignore[misc]
+    moved = meta.with_schema_version(7)
+    assert (moved.schema_version, moved.who, moved.tenant_id, moved.event_id) == (7, "alice", "t", meta.event_id)
+    assert moved.stored_at is None
