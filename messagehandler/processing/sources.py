@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from messagehandler.channels.envelope import CloudEvent
@@ -47,7 +48,7 @@ def channel_source(
     return Source(receiver, resolved, batch_size, wait)
 
 
-class CheckpointStore(Protocol):
+class PositionStore(Protocol):
     """Where an event-store source keeps how far it has processed; must outlive the process in production."""
 
     async def load(self, name: str) -> TypePosition | None: ...
@@ -56,7 +57,9 @@ class CheckpointStore(Protocol):
 
 
 @dataclass
-class MemoryCheckpointStore:
+class MemoryPositionStore:
+    """Positions in a dict: for tests, and for hosts that may start over after a restart."""
+
     positions: dict[str, dict[str, object]] = field(default_factory=dict)
 
     async def load(self, name: str) -> TypePosition | None:
@@ -65,6 +68,35 @@ class MemoryCheckpointStore:
 
     async def save(self, name: str, position: TypePosition) -> None:
         self.positions[name] = position.to_json()
+
+
+class DocumentStore(Protocol):
+    async def read(self, name: str) -> bytes | None: ...
+
+    async def write(self, name: str, data: bytes) -> None: ...
+
+
+class DocumentPositionStore:
+    """Positions as JSON documents in a durable store: a projection checkpoint store works as one.
+
+    `DocumentPositionStore(FileCheckpointStore(path))` keeps them in local files,
+    `DocumentPositionStore(TableCheckpointStore.from_connection_string(conn))` in Table Storage
+    (both from `messagehandler.projections`).
+    """
+
+    def __init__(self, documents: DocumentStore, *, prefix: str = "position-") -> None:
+        self.documents = documents
+        self.prefix = prefix
+
+    async def load(self, name: str) -> TypePosition | None:
+        data = await self.documents.read(self._name(name))
+        return TypePosition.from_json(json.loads(data)) if data is not None else None
+
+    async def save(self, name: str, position: TypePosition) -> None:
+        await self.documents.write(self._name(name), json.dumps(position.to_json()).encode("utf-8"))
+
+    def _name(self, name: str) -> str:
+        return self.prefix + "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
 
 
 class _Batch:
@@ -78,11 +110,12 @@ class _Batch:
 class StoredMessage:
     """An event read back from the store, as a delivery: completing it moves the checkpoint past it."""
 
-    __slots__ = ("_batch", "_receiver", "envelope", "event")
+    __slots__ = ("_batch", "_receiver", "envelope", "event", "seq")
 
-    def __init__(self, event: Event, envelope: CloudEvent, receiver: CatchUpReceiver, batch: _Batch) -> None:
+    def __init__(self, event: Event, envelope: CloudEvent, receiver: CatchUpReceiver, batch: _Batch, seq: int) -> None:
         self.event = event
         self.envelope = envelope
+        self.seq = seq
         self._receiver = receiver
         self._batch = batch
 
@@ -105,9 +138,11 @@ class CatchUpReceiver:
     """Reads every stream of one type from the event store, resuming from a saved position.
 
     The feed is `catch_up`: no global order exists, so a position is the version seen per stream and
-    a high-water mark of commit times. Completed messages advance the committed position, saved once
-    per received batch; an abandoned batch rewinds the read position to the committed one. When the
-    store has nothing new, `receive` waits `wait` and reads again: the feed never ends.
+    a high-water mark of commit times. Completed messages advance the committed versions, saved once
+    per received batch; the committed high-water mark moves to a pass's mark only once every message
+    read in that pass is completed, because a later stream of the pass may hold older events. An
+    abandoned batch rewinds the read position to the committed one. When the store has nothing new,
+    `receive` waits `wait` and reads again: the feed never ends.
     """
 
     kind = ChannelKind.STREAMING
@@ -117,7 +152,7 @@ class CatchUpReceiver:
         store: EventSource,
         stream_type: str,
         serializer: EventSerializer,
-        checkpoints: CheckpointStore,
+        checkpoints: PositionStore,
         *,
         name: str | None = None,
         margin: timedelta = DEFAULT_MARGIN,
@@ -133,7 +168,10 @@ class CatchUpReceiver:
         self._committed: TypePosition | None = None
         self._reading = TypePosition()
         self._feed: AsyncIterator[EventStream] | None = None
-        self._buffer: deque[Event] = deque()
+        self._buffer: deque[tuple[int, Event]] = deque()
+        self._next_seq = 0
+        self._outstanding: set[int] = set()
+        self._pass_marks: deque[tuple[int, datetime | None]] = deque()
 
     @property
     def name(self) -> str:
@@ -149,9 +187,9 @@ class CatchUpReceiver:
         batch = _Batch(self._generation, 0)
         messages: list[ReceivedMessage] = []
         while self._buffer and len(messages) < max_messages:
-            event = self._buffer.popleft()
+            seq, event = self._buffer.popleft()
             envelope = CloudEvent.from_event(event, self.serializer)
-            messages.append(StoredMessage(event, envelope, self, batch))
+            messages.append(StoredMessage(event, envelope, self, batch, seq))
         batch.remaining = len(messages)
         if len(self._buffer) < max_messages:
             await self._fill(max_messages)
@@ -167,9 +205,26 @@ class CatchUpReceiver:
                 stream = await anext(self._feed)
             except StopAsyncIteration:
                 self._feed = None
+                self._pass_marks.append((self._next_seq - 1, self._reading.high_water))
+                if self._committed is not None and self._promote_pass_marks(self._committed):
+                    await self.checkpoints.save(self._name, self._committed)
                 break
-            self._buffer.extend(stream.events)
+            for event in stream.events:
+                self._buffer.append((self._next_seq, event))
+                self._outstanding.add(self._next_seq)
+                self._next_seq += 1
         return len(self._buffer) > before
+
+    def _promote_pass_marks(self, committed: TypePosition) -> bool:
+        """Move the committed high-water mark to that of every pass whose messages are all completed."""
+        lowest_open = min(self._outstanding, default=self._next_seq)
+        moved = False
+        while self._pass_marks and self._pass_marks[0][0] < lowest_open:
+            _, mark = self._pass_marks.popleft()
+            if mark is not None and (committed.high_water is None or mark > committed.high_water):
+                committed.high_water = mark
+                moved = True
+        return moved
 
     async def _completed(self, message: StoredMessage) -> None:
         batch = message._batch
@@ -179,8 +234,8 @@ class CatchUpReceiver:
         committed = self._committed
         if meta.version > committed.seen(meta.source_id):
             committed.versions[meta.source_id] = meta.version
-        if meta.stored_at is not None and (committed.high_water is None or meta.stored_at > committed.high_water):
-            committed.high_water = meta.stored_at
+        self._outstanding.discard(message.seq)
+        self._promote_pass_marks(committed)
         batch.remaining -= 1
         if batch.remaining == 0:
             await self.checkpoints.save(self._name, committed)
@@ -191,6 +246,8 @@ class CatchUpReceiver:
         self._generation += 1
         self.rewinds += 1
         self._buffer.clear()
+        self._outstanding.clear()
+        self._pass_marks.clear()
         self._feed = None
         self._reading = copy.deepcopy(self._committed)
 
@@ -203,7 +260,7 @@ def event_store_source(
     store: EventSource,
     stream_type: str,
     serializer: EventSerializer,
-    checkpoints: CheckpointStore,
+    checkpoints: PositionStore,
     *,
     name: str | None = None,
     batch_size: int = 256,

@@ -9,7 +9,7 @@ from messagehandler import InMemoryEventSource, JsonEventSerializer
 from messagehandler.channels import ChannelKind
 from messagehandler.processing import (
     ActionableContext,
-    MemoryCheckpointStore,
+    MemoryPositionStore,
     ProcessingHost,
     channel_source,
     event_store_source,
@@ -55,7 +55,7 @@ async def test_event_store_source_catches_up_and_resumes_from_its_checkpoint(ser
     for plant in ("p1", "p2"):
         events = recorded("Plant", plant, [ReadingRecorded(sensor=plant, value=float(n)) for n in range(3)])
         await store.append("Plant", plant, 0, events)
-    checkpoints = MemoryCheckpointStore()
+    checkpoints = MemoryPositionStore()
     seen: list[tuple[str, int]] = []
 
     async def record(outcome: ActionableContext[EventSummary]) -> None:
@@ -87,7 +87,7 @@ async def test_event_store_source_rewinds_a_failed_batch(serializer: JsonEventSe
         if attempts.count(3) == 1 and outcome.message.version == 3:
             raise RuntimeError("once")
 
-    checkpoints = MemoryCheckpointStore()
+    checkpoints = MemoryPositionStore()
     source = event_store_source(store, "Plant", serializer, checkpoints, batch_size=2, poll=FAST)
     async with ProcessingHost(source, serializer).add(SummaryQuery(), fail_once) as host:
         await eventually(lambda: attempts.count(4) == 2 and host.in_flight == 0, what="the retry to pass")
