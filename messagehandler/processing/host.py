@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -53,8 +54,11 @@ class ProcessingHost:
     """Runs standing queries over one source until stopped.
 
     At most `max_in_flight` received messages are unsettled at a time (backpressure: the host does
-    not receive more until some are settled). `action_concurrency` outcome batches run at once; one
-    (the default for streaming sources) keeps actions in receive order.
+    not receive more until some are settled). `action_concurrency` workers run actions at once, but
+    the outcomes of one stream (the subject of an outcome's first source message) run one at a time
+    and in receive order, as a read-modify-write action such as the real-time projection needs: a
+    worker that takes a stream keeps it until its queued outcomes are done. One worker (the default
+    for streaming sources) runs every action in receive order.
     """
 
     def __init__(
@@ -87,7 +91,8 @@ class ProcessingHost:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._pull_task: asyncio.Task[None] | None = None
-        self._work: asyncio.Queue[_Work | None] = asyncio.Queue()
+        self._work: asyncio.Queue[_Work | str | None] = asyncio.Queue()
+        self._streams: dict[str, deque[tuple[QueryRun, ActionableContext[Any]]]] = {}
         self._settle_wanted = asyncio.Event()
         self._capacity = asyncio.Event()
         self._idle = asyncio.Event()
@@ -236,9 +241,22 @@ class ProcessingHost:
 
     def _submit_pending(self) -> None:
         self._submit_scheduled = False
-        if self._pending_work:
-            work, self._pending_work = self._pending_work, []
+        if not self._pending_work:
+            return
+        work, self._pending_work = self._pending_work, []
+        if self.action_concurrency == 1:
             self._work.put_nowait(work)
+            return
+        streams = self._streams
+        for item in work:
+            contexts = item[1].contexts
+            key = contexts[0].received.envelope.subject if contexts else ""
+            queued = streams.get(key)
+            if queued is not None:
+                queued.append(item)
+            else:
+                streams[key] = deque((item,))
+                self._work.put_nowait(key)
 
     async def _worker(self) -> None:
         while True:
@@ -247,10 +265,24 @@ class ProcessingHost:
                 return
             self._busy_workers += 1
             try:
-                await self._act(work)
+                if isinstance(work, str):
+                    await self._act_on_stream(work)
+                else:
+                    await self._act(work)
             finally:
                 self._busy_workers -= 1
                 self._check_idle()
+
+    async def _act_on_stream(self, key: str) -> None:
+        """Run a stream's outcomes until none are queued for it; outcomes queued meanwhile join in order."""
+        queued = self._streams[key]
+        try:
+            while queued:
+                await self._act([queued[0]])
+                queued.popleft()
+        finally:
+            if not queued:
+                del self._streams[key]
 
     async def _act(self, work: _Work) -> None:
         stats = self._stats

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from messagehandler.errors import ConcurrencyError
 from messagehandler.eventsource.protocol import EventSource
 from messagehandler.repository.repository import AggregateRepository
+
+if TYPE_CHECKING:
+    from messagehandler.channels.dispatcher import Dispatcher
 
 T = TypeVar("T")
 
@@ -20,6 +23,7 @@ async def retry_on_conflict(
     *,
     attempts: int = 3,
     backoff: float = 0.01,
+    dispatcher: Dispatcher | None = None,
 ) -> T:
     """Run `command` in a fresh unit of work and flush; on `ConcurrencyError` re-load and run it again.
 
@@ -31,7 +35,7 @@ async def retry_on_conflict(
     if attempts < 1:
         raise ValueError(f"attempts must be >= 1, got {attempts}")
     for attempt in range(1, attempts + 1):
-        repository = AggregateRepository(source)
+        repository = AggregateRepository(source, dispatcher=dispatcher)
         result = await command(repository)
         try:
             await repository.flush()

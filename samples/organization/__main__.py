@@ -5,7 +5,9 @@
 
 It registers organizations, renames one, shows a concurrency conflict being detected and retried,
 reads everything back from the store, restores the `SearchEntry` read model into an embedded
-search index and prints the results of a search query.
+search index and prints the results of a search query. Meanwhile the committed events travel through
+the outbox to a channel (a Storage Queue on Azurite, the in-process channel in memory), where a
+processing host keeps a second index up to date in real time; the sample checks both agree.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from messagehandler import (
     AggregateRepository,
@@ -23,15 +27,19 @@ from messagehandler import (
     message_context,
     retry_on_conflict,
 )
+from messagehandler.channels import ChannelKind
+from messagehandler.channels.dispatcher import Dispatcher
+from messagehandler.channels.volatile import InProcessChannel
 from messagehandler.projections import Projector
 from messagehandler.search import SqliteSearchIndex
 from samples.organization.domain import Organization
+from samples.organization.live import LivePath, live_path
 from samples.organization.search import SearchEntry, SearchEntryProjection
 
 
-async def run(source: EventSource) -> None:
+async def run(source: EventSource, dispatcher: Dispatcher | None = None) -> None:
     with message_context(who="sample", correlation_id="organization-sample"):
-        repository = AggregateRepository(source)
+        repository = AggregateRepository(source, dispatcher=dispatcher)
         for org_id, name in [("acme", "Acme"), ("globex", "Globex"), ("initech", "Initech")]:
             org = Organization(org_id)
             org.register(name, country="BE")
@@ -39,15 +47,15 @@ async def run(source: EventSource) -> None:
         committed = await repository.flush()
         print(f"registered {len(committed)} organizations")
 
-        repository = AggregateRepository(source)
+        repository = AggregateRepository(source, dispatcher=dispatcher)
         acme = await repository.get(Organization, "acme")
         acme.rename("Acme Corporation")
         await repository.flush()
         print(f"renamed acme to {acme.name!r} (version {acme.version})")
 
-        stale = AggregateRepository(source)
+        stale = AggregateRepository(source, dispatcher=dispatcher)
         stale_acme = await stale.get(Organization, "acme")
-        fresh = AggregateRepository(source)
+        fresh = AggregateRepository(source, dispatcher=dispatcher)
         (await fresh.get(Organization, "acme")).rename("Acme Worldwide")
         await fresh.flush()
         stale_acme.rename("Acme Stale")
@@ -60,7 +68,7 @@ async def run(source: EventSource) -> None:
             org = await repository.get(Organization, "acme")
             org.rename(f"{org.name} (retried)")
 
-        await retry_on_conflict(source, rename)
+        await retry_on_conflict(source, rename, dispatcher=dispatcher)
 
     print("organizations in the store:")
     async for stream in source.read_type("Organization"):
@@ -71,7 +79,7 @@ async def run(source: EventSource) -> None:
     await search(source)
 
 
-async def search(source: EventSource, query: str = "acme") -> None:
+async def search(source: EventSource, query: str = "acme") -> dict[str, SearchEntry]:
     """Rebuild the read model from the store, index it, and query it: the disaster-recovery path."""
     entries = await Projector(source, SearchEntryProjection).restore(SearchEntry, "Organization")
     async with SqliteSearchIndex(SearchEntry) as index:
@@ -81,30 +89,59 @@ async def search(source: EventSource, query: str = "acme") -> None:
     for hit in hits:
         former = ", ".join(hit.record.former_names)
         print(f"  {hit.id:<8} {hit.record.name!r:<32} score {hit.score:.3f}, formerly: {former}")
+    return entries
+
+
+async def run_live(source: EventSource, live: LivePath) -> None:
+    """The sample with publishing: commands, then wait until the live index has seen every event."""
+    await run(source, live.dispatcher)
+    stored = sum([len(stream.events) async for stream in source.read_type("Organization")])
+    await asyncio.wait_for(live.until_projected(stored), timeout=60)
+    restored = await Projector(source, SearchEntryProjection).restore(SearchEntry, "Organization")
+    live_entries = {entry_id: await live.index.get(entry_id) for entry_id in restored}
+    agree = all(live_entries[entry_id] == entry for entry_id, entry in restored.items())
+    print(f"live index kept up from the channel: {live.projected} events projected, agrees with the restore: {agree}")
+    if not agree:
+        raise SystemExit("the live index differs from the read model restored from the store")
 
 
 @contextlib.asynccontextmanager
-async def azurite_event_source() -> AsyncIterator[EventSource]:
+async def on_azurite() -> AsyncIterator[tuple[EventSource, LivePath]]:
+    """The Table Storage event source with its outbox, and a Storage Queue as the channel."""
     from azurite.harness import running_azurite
+    from messagehandler.channels.transactional.storage_queue import StorageQueueChannel
     from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
 
     with running_azurite() as azurite:
         print(f"Azurite running at {azurite.table_endpoint}")
-        async with AzureTableStorageEventSource.from_connection_string(
-            azurite.connection_string, "SampleEvents"
-        ) as source:
-            yield source
+        conn = azurite.connection_string
+        async with (
+            AzureTableStorageEventSource.from_connection_string(conn, "SampleEvents", outbox=True) as source,
+            StorageQueueChannel.from_connection_string(conn, f"organizations-{uuid.uuid4().hex[:8]}") as channel,
+        ):
+            receiver = channel.receiver(visibility_timeout=timedelta(seconds=30))
+            try:
+                async with live_path(source, channel, receiver, ChannelKind.TRANSACTIONAL) as live:
+                    yield source, live
+            finally:
+                await receiver.close()
+
+
+@contextlib.asynccontextmanager
+async def in_memory() -> AsyncIterator[tuple[EventSource, LivePath]]:
+    source = InMemoryEventSource(outbox=True)
+    channel = InProcessChannel("organizations")
+    async with live_path(source, channel, channel, ChannelKind.VOLATILE) as live:
+        yield source, live
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description="The organization sample.")
     parser.add_argument("--memory", action="store_true", help="use the in-memory event source instead of Azurite")
     args = parser.parse_args()
-    if args.memory:
-        await run(InMemoryEventSource())
-        return
-    async with azurite_event_source() as source:
-        await run(source)
+    environment = in_memory() if args.memory else on_azurite()
+    async with environment as (source, live):
+        await run_live(source, live)
 
 
 if __name__ == "__main__":

@@ -343,7 +343,9 @@ async def _strictly_later_commit(event_source: EventSource, after: datetime) -> 
     deadline = asyncio.get_running_loop().time() + 10
     version = 0
     while True:
-        await event_source.append("Marker", "m", version, history("m", 1, start_version=version + 1, stream_type="Marker"))
+        await event_source.append(
+            "Marker", "m", version, history("m", 1, start_version=version + 1, stream_type="Marker")
+        )
         version += 1
         (marker,) = await event_source.load("Marker", "m", from_version=version)
         stored_at = marker.metadata.stored_at

@@ -97,4 +97,3 @@ async def test_a_retried_append_returns_the_entry_that_covers_it(outbox_source: 
     assert again is not None
     assert (again.from_version, again.to_version) == (1, 2)
     assert len(await pending(outbox_source)) == 1
-

@@ -55,7 +55,10 @@ def host_on(
 async def test_failing_action_is_redelivered_and_nothing_is_completed_early(
     channel: StorageQueueChannel, serializer: JsonEventSerializer
 ) -> None:
-    sent = readings(serializer, ("a", 1.0), ("b", 2.0), ("c", 3.0))
+    sent = [
+        readings(serializer, (name, value), stream=f"plant-{name}")[0]
+        for name, value in [("a", 1.0), ("b", 2.0), ("c", 3.0)]
+    ]
     await channel.publish(sent)
     deliveries: dict[str, list[int]] = {}
     gate = asyncio.Event()
@@ -67,7 +70,7 @@ async def test_failing_action_is_redelivered_and_nothing_is_completed_early(
             raise RuntimeError("fails on first delivery")
         await gate.wait()
 
-    # one message per batch, so each action runs on its own worker and one can wait while others go on
+    # three streams, one message per batch: each action runs on its own worker and one can wait while others go on
     async with host_on(channel, serializer, batch_size=1).add(SummaryQuery(), flaky) as host:
         await eventually(lambda: len(deliveries) == 3, what="all delivered")
         assert await queued(channel) == 3, "a message was deleted before its action finished"

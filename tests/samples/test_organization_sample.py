@@ -25,3 +25,36 @@ async def test_the_sample_runs_end_to_end(event_source: EventSource, capsys: pyt
     assert len(results) == 1
     assert results[0].startswith("  acme     'Acme Worldwide (retried)'")
     assert results[0].endswith("formerly: Acme, Acme Corporation, Acme Worldwide")
+
+
+async def test_the_live_path_keeps_an_index_in_step_with_the_store(capsys: pytest.CaptureFixture[str]) -> None:
+    from samples.organization.__main__ import in_memory, run_live
+
+    async with in_memory() as (source, live):
+        await run_live(source, live)
+
+    out = capsys.readouterr().out
+    assert "live index kept up from the channel: 6 events projected, agrees with the restore: True" in out
+
+
+@pytest.mark.azurite
+def test_the_main_job_runs_end_to_end_on_its_own_azurite() -> None:
+    """README's first command, minus the install: the sample starts Azurite, runs, and stops it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    completed = subprocess.run(
+        [sys.executable, "-m", "samples.organization"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert "Azurite running at http://127.0.0.1:" in completed.stdout
+    assert "conflict detected" in completed.stdout
+    assert "agrees with the restore: True" in completed.stdout
