@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from messagehandler.channels.dispatcher import Dispatcher
-from messagehandler.channels.errors import ChannelError
 from messagehandler.errors import ConfigurationError
 from messagehandler.eventsource.outbox import Outbox
 from messagehandler.eventsource.protocol import EventSource
@@ -54,7 +53,7 @@ class OutboxRelay:
                 events = [e for e in events if e.metadata.version <= entry.to_version]
                 try:
                     await self._dispatcher.publish(events)
-                except ChannelError as error:
+                except Exception as error:
                     report.failed += 1
                     logger.warning(
                         "relay could not publish %s v%d-%d: %s",
