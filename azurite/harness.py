@@ -1,4 +1,4 @@
-"""Start and stop a private Azurite (Table + Queue) for tests, samples and benchmarks.
+"""Start and stop a private Azurite (Table + Queue + Blob) for tests, samples and benchmarks.
 
 Each run gets its own free ports, in-memory storage and a log file, so parallel runs never share
 state and a failed start can be diagnosed from the log. The processes run in their own process
@@ -26,7 +26,7 @@ ACCOUNT_NAME = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 """The public, documented key of the emulator's well-known account; not a secret."""
 
-_SERVICES = {"table": "tableHost", "queue": "queueHost"}
+_SERVICES = {"table": "tableHost", "queue": "queueHost", "blob": "blobHost"}
 _COMMON_FLAGS = ("--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry")
 
 
@@ -51,7 +51,7 @@ def _accepts(port: int) -> bool:
 def ensure_installed(directory: Path = AZURITE_DIR) -> Path:
     """Return the `node_modules/.bin` folder, running `npm ci` first when Azurite is not installed."""
     bin_dir = directory / "node_modules" / ".bin"
-    if (bin_dir / "azurite-table").exists() and (bin_dir / "azurite-queue").exists():
+    if all((bin_dir / f"azurite-{service}").exists() for service in _SERVICES):
         return bin_dir
     npm = shutil.which("npm")
     if npm is None:
@@ -71,6 +71,7 @@ class AzuriteProcess:
     table_port: int
     queue_port: int
     log_path: Path
+    blob_port: int | None = None
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
 
     @property
@@ -82,10 +83,15 @@ class AzuriteProcess:
         return f"http://127.0.0.1:{self.queue_port}/{ACCOUNT_NAME}"
 
     @property
+    def blob_endpoint(self) -> str | None:
+        return f"http://127.0.0.1:{self.blob_port}/{ACCOUNT_NAME}" if self.blob_port is not None else None
+
+    @property
     def connection_string(self) -> str:
+        blob = f"BlobEndpoint={self.blob_endpoint};" if self.blob_endpoint else ""
         return (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
-            f"TableEndpoint={self.table_endpoint};QueueEndpoint={self.queue_endpoint};"
+            f"TableEndpoint={self.table_endpoint};QueueEndpoint={self.queue_endpoint};{blob}"
         )
 
     def log_tail(self, chars: int = 4000) -> str:
@@ -128,7 +134,7 @@ def _spawn(bin_dir: Path, service: str, port: int, workspace: Path, log: IO[byte
 
 
 def start_azurite(*, timeout: float = 60.0, attempts: int = 3) -> AzuriteProcess:
-    """Start Azurite's table and queue services on free ports and wait until both accept connections.
+    """Start Azurite's table, queue and blob services on free ports and wait until all accept connections.
 
     A free port can be taken by someone else between probing and binding; a start that fails that
     way is retried on new ports.
@@ -138,14 +144,12 @@ def start_azurite(*, timeout: float = 60.0, attempts: int = 3) -> AzuriteProcess
     log_path = workspace / "azurite.log"
     last_error = ""
     for _ in range(attempts):
-        azurite = AzuriteProcess(_free_port(), _free_port(), log_path)
+        ports = {"table": _free_port(), "queue": _free_port(), "blob": _free_port()}
+        azurite = AzuriteProcess(ports["table"], ports["queue"], log_path, blob_port=ports["blob"])
         with log_path.open("ab") as log:
-            azurite._processes = [
-                _spawn(bin_dir, "table", azurite.table_port, workspace, log),
-                _spawn(bin_dir, "queue", azurite.queue_port, workspace, log),
-            ]
+            azurite._processes = [_spawn(bin_dir, service, port, workspace, log) for service, port in ports.items()]
         deadline = time.monotonic() + timeout
-        pending = {azurite.table_port, azurite.queue_port}
+        pending = set(ports.values())
         while pending and time.monotonic() < deadline:
             if any(p.poll() is not None for p in azurite._processes):
                 break

@@ -1,4 +1,4 @@
-"""The broker: one proton Container in a background thread, serving queues, CBS and `$management`.
+"""The broker: one proton Container in a background thread, serving queues, event hubs, CBS and `$management`.
 
 Only what the Azure SDKs use is answered. Addresses are plain names: whatever a client sends to an
 address can be received from it, and also from each subscription added with `add_subscription`.
@@ -20,6 +20,7 @@ from proton import Delivery, Link, Message, symbol, timestamp, ulong
 from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, Container, EventInjector
 
+from tests.support.amqp_broker.eventhub import EVENTHUB_MANAGEMENT_TYPE, ConsumerLink, EventHubs, send_event
 from tests.support.amqp_broker.frames import unpack_transfer
 
 CBS_NODE = "$cbs"
@@ -73,6 +74,7 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
         max_message_size: int = 1024 * 1024,
         max_batch_size: int | None = None,
         token_status: int = 202,
+        event_hubs: dict[str, int] | None = None,
     ) -> None:
         super().__init__(prefetch=0, auto_accept=False, auto_settle=False, peer_close_is_error=False)
         self.max_message_size = max_message_size
@@ -84,6 +86,7 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
         self._subscriptions: dict[str, list[str]] = defaultdict(list)
         self._consumers: list[Link] = []
         self._sequence = 0
+        self._event_hubs = EventHubs(dict(event_hubs or {}))
         self._injector = EventInjector()
         self._container = Container(self)
         self._container.selectable(self._injector)
@@ -129,6 +132,11 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
     def management_operations(self) -> list[str]:
         with self._changed:
             return list(self._state.management_operations)
+
+    def consumer_links(self) -> list[ConsumerLink]:
+        """Every event hub consumer that attached, with the position it asked to start from."""
+        with self._changed:
+            return list(self._event_hubs.consumers)
 
     def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -179,12 +187,17 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
         else:
             link.source.address = link.remote_source.address
             link.target.address = link.remote_target.address
+            with self._changed:
+                self._event_hubs.attach(link, entity_of(link.remote_source.address))
+                self._changed.notify_all()
             link.open()
             self._consumers.append(link)
 
     def on_link_closing(self, event: Any) -> None:
         if event.link in self._consumers:
             self._consumers.remove(event.link)
+        with self._changed:
+            self._event_hubs.detach(event.link)
         event.link.close()
 
     def on_sendable(self, event: Any) -> None:
@@ -209,7 +222,7 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
             self._reply(link, _decode(raw), self._put_token(_decode(raw)))
         elif address.endswith(MANAGEMENT_SUFFIX):
             request = _decode(raw)
-            self._reply(link, request, self._management(request))
+            self._reply(link, request, *self._management(request))
         else:
             self._store(address, raw)
         delivery.update(Delivery.ACCEPTED)
@@ -219,7 +232,10 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
 
     def _store(self, address: str, raw: bytes) -> None:
         messages, envelope_annotations = unpack_transfer(raw)
+        hub = self._event_hubs.hub_of(address)
         with self._changed:
+            if hub is not None:
+                self._event_hubs.append(*hub, messages, envelope_annotations)
             self._state.transfer_sizes[address].append(len(raw))
             number = len(self._state.transfer_sizes[address])
             for message in messages:
@@ -237,16 +253,20 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
             self._changed.notify_all()
         return {"status-code": self.token_status, "status-description": f"status {self.token_status}"}
 
-    def _management(self, request: Message) -> dict[str, Any]:
-        """Records the operation; none is implemented, as the tests need none (the SDK falls back to links)."""
+    def _management(self, request: Message) -> tuple[dict[str, Any], Any]:
+        """Records the operation; only an event hub's READ is implemented (Service Bus falls back to links)."""
         operation = str(request.properties.get("operation"))
+        kind = request.properties.get("type")
+        hub = str(request.properties.get("name"))
         with self._changed:
             self._state.management_operations.append(operation)
             self._changed.notify_all()
-        return {"status-code": 501, "statusCode": 501, "status-description": f"{operation} is not implemented"}
+            if operation == "READ" and kind == EVENTHUB_MANAGEMENT_TYPE and hub in self._event_hubs.partition_counts:
+                return {"status-code": 200, "status-description": "OK"}, self._event_hubs.properties(hub)
+        return {"status-code": 501, "statusCode": 501, "status-description": f"{operation} is not implemented"}, None
 
-    def _reply(self, link: Link, request: Message, properties: dict[str, Any]) -> None:
-        reply = Message(correlation_id=request.id, properties=properties)
+    def _reply(self, link: Link, request: Message, properties: dict[str, Any], body: Any = None) -> None:
+        reply = Message(correlation_id=request.id, properties=properties, body=body)
         reply.address = request.reply_to
         node = entity_of(link.remote_target.address)
         for candidate in _links_of(link.session):
@@ -259,6 +279,12 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
     # --- outgoing transfers and their settlement -----------------------------------------------
 
     def _pump(self, link: Link) -> None:
+        with self._changed:
+            events = self._event_hubs.next_events(link) if self._event_hubs.is_consumer(link) else None
+        if events is not None:
+            for stored_event in events:
+                send_event(link, stored_event)
+            return
         address = entity_of(link.remote_source.address)
         while link.credit > 0:
             with self._changed:

@@ -1,0 +1,447 @@
+"""Reading an event hub as a streaming source: settled per batch by moving a checkpoint per partition.
+
+The SDK's `EventHubConsumerClient.receive_batch` runs in a background task: it claims partitions
+through the checkpoint store (so several receivers of one consumer group share the partitions),
+starts each partition after its stored checkpoint, and calls back with a batch per partition. The
+callback parks that batch here and waits until the batch is checkpointed, so at most one SDK batch
+per partition is in memory (the SDK prefetches the next one) and a failed batch can be handed out
+again without reading it back from the service.
+
+`receive()` hands out what the parked batches hold. Completing, in order, every message of a
+partition's share of one `receive()` moves that partition's checkpoint to its last message: the
+checkpoint only ever moves to the end of a whole received batch. `abandon()` rewinds the partition
+to its checkpoint: everything handed out after it is forgotten (its settlements are ignored) and
+delivered again, whole, with `delivery_count` one higher. Event Hubs cannot move an event aside:
+`dead_letter()` logs the event id and the reason and then counts as `complete()`, and an event
+that is not a CloudEvent is logged and skipped the same way, since redelivering either would stop
+its partition for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from azure.eventhub import CloseReason, EventData, LoadBalancingStrategy
+from azure.eventhub.aio import CheckpointStore, EventHubConsumerClient, PartitionContext
+
+from messagehandler.channels.azure_messaging import build_client, connection_secrets, credential_secrets, namespace_of
+from messagehandler.channels.envelope import CloudEvent
+from messagehandler.channels.errors import ChannelConfigurationError, ChannelError
+from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
+from messagehandler.channels.redaction import describe_error
+from messagehandler.errors import SerializationError
+
+if TYPE_CHECKING:
+    from messagehandler.channels.streaming.eventhubs import EventHubCredential
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONSUMER_GROUP = "$Default"
+
+
+class EventHubDelivery:
+    """One event of a parked partition batch, as handed out by one `receive()`."""
+
+    __slots__ = ("_delivery_count", "_generation", "_index", "_partition", "envelope")
+
+    def __init__(
+        self, partition: _Partition, generation: int, index: int, envelope: CloudEvent, delivery_count: int
+    ) -> None:
+        self._partition = partition
+        self._generation = generation
+        self._index = index
+        self._delivery_count = delivery_count
+        self.envelope = envelope
+
+    @property
+    def delivery_count(self) -> int:
+        return self._delivery_count
+
+    @property
+    def partition_id(self) -> str:
+        return self._partition.context.partition_id
+
+    @property
+    def sequence_number(self) -> int:
+        return self._partition.sequence_number(self._index)
+
+    async def complete(self) -> None:
+        await self._partition.complete(self._generation, self._index)
+
+    async def abandon(self) -> None:
+        self._partition.rewind(self._generation)
+
+    async def dead_letter(self, reason: str) -> None:
+        """Event Hubs has no dead-letter queue: the event is logged and passed, so its partition moves on."""
+        logger.error(
+            "event hub %s partition %s: no dead-letter queue; skipping event %s: %s",
+            self._partition.receiver.name,
+            self.partition_id,
+            self.envelope.id,
+            reason,
+        )
+        await self.complete()
+
+    def __repr__(self) -> str:
+        return f"EventHubDelivery(id={self.envelope.id!r}, partition={self.partition_id!r}, delivery_count={self.delivery_count})"
+
+
+class _Partition:
+    """The batch the SDK handed over for one partition, and how far it has been handed out and settled."""
+
+    def __init__(self, receiver: EventHubReceiver, context: PartitionContext) -> None:
+        self.receiver = receiver
+        self.context = context
+        self.generation = 0
+        self.events: list[EventData] = []
+        self.envelopes: list[CloudEvent | None] = []
+        self.handed_out = 0
+        self.checkpointed = 0
+        self.completed: list[bool] = []
+        self.boundaries: set[int] = set()
+        self.deliveries: dict[int, int] = {}
+        self.settled = asyncio.Event()
+        self.lock = asyncio.Lock()
+
+    def park(self, events: list[EventData]) -> None:
+        self.generation += 1
+        self.events = events
+        self.envelopes = [self.receiver._envelope_of(self.context.partition_id, event) for event in events]
+        self.handed_out = self.checkpointed = 0
+        self.completed = [envelope is None for envelope in self.envelopes]
+        self.boundaries = set()
+        self.settled.clear()
+
+    @property
+    def waiting(self) -> int:
+        return len(self.events) - self.handed_out
+
+    def sequence_number(self, index: int) -> int:
+        return int(self.events[index].sequence_number or 0)
+
+    def take(self, limit: int) -> tuple[list[ReceivedMessage], bool]:
+        """Hand out up to `limit` events; True when skipped events may have let the checkpoint move."""
+        start = self.handed_out
+        end = min(len(self.events), start + limit)
+        taken: list[ReceivedMessage] = []
+        skipped = False
+        for index in range(start, end):
+            envelope = self.envelopes[index]
+            if envelope is None:
+                skipped = True
+                continue
+            sequence = self.sequence_number(index)
+            count = self.deliveries.get(sequence, 0) + 1
+            self.deliveries[sequence] = count
+            taken.append(EventHubDelivery(self, self.generation, index, envelope, count))
+        self.handed_out = end
+        self.boundaries.add(end)
+        return taken, skipped
+
+    async def complete(self, generation: int, index: int) -> None:
+        if generation != self.generation:
+            return
+        self.completed[index] = True
+        await self.advance()
+
+    async def advance(self) -> None:
+        """Move the checkpoint to the last boundary that every event before it reached completed."""
+        async with self.lock:
+            done = self.checkpointed
+            while done < self.handed_out and self.completed[done]:
+                done += 1
+            reached = max((boundary for boundary in self.boundaries if self.checkpointed < boundary <= done), default=0)
+            if not reached:
+                return
+            generation = self.generation
+            try:
+                await self.context.update_checkpoint(self.events[reached - 1])
+            except Exception as error:
+                # Nothing would complete these events again: hand them out again instead of stalling.
+                self.rewind(generation)
+                raise self.receiver._failure(f"checkpoint of partition {self.context.partition_id}", error) from None
+            if generation != self.generation:
+                return
+            last = self.sequence_number(reached - 1)
+            self.deliveries = {seq: count for seq, count in self.deliveries.items() if seq > last}
+            self.checkpointed = reached
+            if reached == len(self.events):
+                self.settled.set()
+
+    def rewind(self, generation: int) -> None:
+        if generation != self.generation or self.handed_out == self.checkpointed:
+            return
+        self.generation += 1
+        for index in range(self.checkpointed, len(self.events)):
+            self.completed[index] = self.envelopes[index] is None
+        self.handed_out = self.checkpointed
+        self.boundaries = {boundary for boundary in self.boundaries if boundary <= self.checkpointed}
+        self.receiver._wake()
+
+    def close(self) -> None:
+        self.generation += 1
+        self.events = []
+        self.handed_out = self.checkpointed = 0
+        self.settled.set()
+
+
+class EventHubReceiver:
+    """A `ChannelReceiver` over one consumer group of an event hub, resuming from a checkpoint store.
+
+    Build it with `from_connection_string(conn, eventhub_name=..., checkpoint_store=...)` or
+    `(fully_qualified_namespace, eventhub_name, credential, checkpoint_store=...)`. The store is
+    any `azure.eventhub.aio.CheckpointStore`: in production the `BlobCheckpointStore` of
+    `azure-eventhub-checkpointstoreblob-aio` (part of the `eventhubs` extra) on a container that
+    exists. Without `partition_id` the receivers of one consumer group balance the partitions
+    between them through the store's ownership records; with it, this receiver reads only that
+    partition. A partition without a checkpoint starts at `starting_position` (the SDK's values:
+    `"-1"` for the beginning, `"@latest"`, a sequence number or a datetime). `max_batch_size` is
+    how many events per partition are parked at a time. Extra keyword options go to the SDK's
+    `EventHubConsumerClient` (for instance `retry_total`).
+    """
+
+    kind = ChannelKind.STREAMING
+
+    def __init__(
+        self,
+        fully_qualified_namespace: str,
+        eventhub_name: str,
+        credential: EventHubCredential,
+        *,
+        checkpoint_store: CheckpointStore,
+        consumer_group: str = DEFAULT_CONSUMER_GROUP,
+        name: str | None = None,
+        partition_id: str | None = None,
+        starting_position: Any = "-1",
+        max_batch_size: int = 300,
+        load_balancing_interval: timedelta = timedelta(seconds=10),
+        **client_options: Any,
+    ) -> None:
+        self._open(
+            lambda **options: EventHubConsumerClient(
+                fully_qualified_namespace, eventhub_name, consumer_group, credential, **options
+            ),
+            name or eventhub_name,
+            fully_qualified_namespace,
+            credential_secrets(credential),
+            consumer_group,
+            checkpoint_store,
+            (partition_id, starting_position, max_batch_size, load_balancing_interval),
+            client_options,
+        )
+
+    @classmethod
+    def from_connection_string(
+        cls,
+        connection_string: str,
+        *,
+        checkpoint_store: CheckpointStore,
+        eventhub_name: str | None = None,
+        consumer_group: str = DEFAULT_CONSUMER_GROUP,
+        name: str | None = None,
+        partition_id: str | None = None,
+        starting_position: Any = "-1",
+        max_batch_size: int = 300,
+        load_balancing_interval: timedelta = timedelta(seconds=10),
+        **client_options: Any,
+    ) -> EventHubReceiver:
+        self = cls.__new__(cls)
+        self._open(
+            lambda **options: EventHubConsumerClient.from_connection_string(
+                connection_string, consumer_group, eventhub_name=eventhub_name, **options
+            ),
+            name or eventhub_name,
+            namespace_of(connection_string),
+            connection_secrets(connection_string),
+            consumer_group,
+            checkpoint_store,
+            (partition_id, starting_position, max_batch_size, load_balancing_interval),
+            client_options,
+        )
+        return self
+
+    def _open(
+        self,
+        build: Callable[..., EventHubConsumerClient],
+        name: str | None,
+        namespace: str,
+        secrets: Iterable[str | None],
+        consumer_group: str,
+        checkpoint_store: CheckpointStore,
+        settings: tuple[str | None, Any, int, timedelta],
+        client_options: dict[str, Any],
+    ) -> None:
+        partition_id, starting_position, max_batch_size, load_balancing_interval = settings
+        label = name or "eventhub"
+        if max_batch_size < 1:
+            raise ChannelConfigurationError(f"channel {label!r}: max_batch_size must be positive")
+        # Greedy: a restarted receiver takes back every free partition at once, not one per interval.
+        client_options.setdefault("load_balancing_strategy", LoadBalancingStrategy.GREEDY)
+        self._secrets = tuple(secret for secret in secrets if secret)
+        self._sdk = build_client(
+            label,
+            "Event Hubs",
+            lambda: build(
+                checkpoint_store=checkpoint_store,
+                load_balancing_interval=load_balancing_interval.total_seconds(),
+                **client_options,
+            ),
+            self._secrets,
+        )
+        self._name = name or self._sdk.eventhub_name
+        self._namespace = namespace
+        self._consumer_group = consumer_group
+        self._partition_id = partition_id
+        self._starting_position = starting_position
+        self._max_batch_size = max_batch_size
+        self._partitions: dict[str, _Partition] = {}
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._turn = itertools.count()
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def eventhub_name(self) -> str:
+        return self._sdk.eventhub_name
+
+    async def receive(self, max_messages: int = 32, *, wait: timedelta = timedelta(seconds=1)) -> list[ReceivedMessage]:
+        if self._closed:
+            raise ChannelError(f"channel {self._name!r} is closed")
+        self._start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(wait.total_seconds(), 0.0)
+        while True:
+            messages = await self._take(max_messages)
+            if messages:
+                return messages
+            self._raise_if_stopped()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return []
+            self._ready.clear()
+            if any(partition.waiting for partition in self._partitions.values()):
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), remaining)
+
+    async def _take(self, max_messages: int) -> list[ReceivedMessage]:
+        """Up to `max_messages` parked events, each partition's in order, starting at a rotating partition."""
+        partitions = [partition for partition in self._partitions.values() if partition.waiting]
+        if not partitions:
+            return []
+        first = next(self._turn) % len(partitions)
+        messages: list[ReceivedMessage] = []
+        for partition in partitions[first:] + partitions[:first]:
+            if len(messages) >= max_messages:
+                break
+            taken, skipped = partition.take(max_messages - len(messages))
+            messages += taken
+            if skipped:
+                await partition.advance()
+        return messages
+
+    def _start(self) -> None:
+        if self._task is None:
+            options: dict[str, Any] = {
+                "max_batch_size": self._max_batch_size,
+                "starting_position": self._starting_position,
+                "on_error": self._on_error,
+                "on_partition_close": self._on_partition_close,
+            }
+            if self._partition_id is not None:
+                options["partition_id"] = self._partition_id
+            self._task = asyncio.get_running_loop().create_task(
+                self._sdk.receive_batch(self._on_batch, **options), name=f"eventhub-receive-{self._name}"
+            )
+
+    def _raise_if_stopped(self) -> None:
+        task = self._task
+        if task is None or not task.done() or task.cancelled():
+            return
+        error = task.exception()
+        self._task = None
+        if error is not None:
+            raise self._failure("receive", error)
+
+    async def _on_batch(self, context: PartitionContext, events: list[EventData]) -> None:
+        if not events:
+            return
+        partition = self._partitions.get(context.partition_id)
+        if partition is None or partition.context is not context:
+            partition = self._partitions[context.partition_id] = _Partition(self, context)
+        partition.park(events)
+        self._wake()
+        await partition.settled.wait()
+
+    async def _on_partition_close(self, context: PartitionContext, reason: CloseReason) -> None:
+        partition = self._partitions.pop(context.partition_id, None)
+        if partition is not None:
+            partition.close()
+        if reason is CloseReason.OWNERSHIP_LOST:
+            logger.info("channel %r: partition %s went to another receiver", self._name, context.partition_id)
+
+    async def _on_error(self, context: PartitionContext | None, error: Exception) -> None:
+        where = f"partition {context.partition_id}" if context is not None else "load balancing"
+        logger.warning("channel %r: %s: %s", self._name, where, describe_error(error, self._secrets))
+
+    def _wake(self) -> None:
+        self._ready.set()
+
+    def _envelope_of(self, partition_id: str, event: EventData) -> CloudEvent | None:
+        try:
+            return CloudEvent.from_json(event.body_as_str(encoding="utf-8"))
+        except (SerializationError, ValueError, TypeError) as error:
+            logger.error(
+                "channel %r: skipping event %s (sequence %s) of partition %s, not a CloudEvent: %s",
+                self._name,
+                event.message_id,
+                event.sequence_number,
+                partition_id,
+                error,
+            )
+            return None
+
+    def _failure(self, action: str, error: BaseException) -> ChannelError:
+        return ChannelError(
+            f"channel {self._name!r}: {action} on event hub {self.eventhub_name!r} on {self._namespace} "
+            f"failed: {describe_error(error, self._secrets)}"
+        )
+
+    async def close(self) -> None:
+        """Stop receiving and release the partitions; unsettled events are read again by the next owner."""
+        if self._closed:
+            return
+        self._closed = True
+        for partition in self._partitions.values():
+            partition.close()
+        await self._sdk.close()
+        if self._task is not None:
+            # The stopped processor would only notice at the end of its load-balancing sleep.
+            self._task.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._task
+
+    async def __aenter__(self) -> EventHubReceiver:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"EventHubReceiver(name={self._name!r}, eventhub={self.eventhub_name!r}, "
+            f"namespace={self._namespace!r}, consumer_group={self._consumer_group!r})"
+        )
