@@ -96,3 +96,20 @@ def test_entity_size_follows_microsofts_formula() -> None:
     # 4 + 2*(1+2) + (8 + 2*4 + 4 + 2*2) + (8 + 2*5 + 8)
     assert entity_bytes(entity) == 4 + 6 + 24 + 26
     assert entity_bytes({**entity, "Name": "😀"}) == entity_bytes(entity)
+
+
+async def test_with_the_outbox_100_events_are_refused_and_the_error_says_why(
+    make_table_source: MakeSource, raw_table: TableClient
+) -> None:
+    source = make_table_source(outbox=True)
+    source.registry.register(*ALL_TYPES)
+    await source.load(ORG, "acme")
+
+    with pytest.raises(TooManyEntitiesError) as raised:
+        await source.append(ORG, "acme", 0, history("acme", 100))
+
+    assert raised.value.actual == 101
+    assert any("outbox row" in note and "99 events" in note for note in raised.value.__notes__)
+    assert await raw_rows(raw_table) == []
+    await source.append(ORG, "acme", 0, history("acme", 99))
+    assert len(await source.load(ORG, "acme")) == 99

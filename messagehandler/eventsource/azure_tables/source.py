@@ -35,7 +35,7 @@ from messagehandler.events.event import Event
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.appends import check_append
-from messagehandler.eventsource.azure_tables.errors import TableNotFoundError
+from messagehandler.eventsource.azure_tables.errors import TableNotFoundError, TooManyEntitiesError
 from messagehandler.eventsource.azure_tables.limits import MAX_VERSION, check_transaction
 from messagehandler.eventsource.azure_tables.merge import merge
 from messagehandler.eventsource.azure_tables.outbox_rows import (
@@ -235,7 +235,14 @@ class AzureTableStorageEventSource:
         entities = [to_entity(partition, event, serialize(event), chunk_chars) for event in events]
         first, last = expected_version + 1, expected_version + len(events)
         outbox_row = outbox_entity(partition, stream_id, first, last) if self._outbox else None
-        check_transaction(stream, entities if outbox_row is None else [*entities, outbox_row])
+        try:
+            check_transaction(stream, entities if outbox_row is None else [*entities, outbox_row])
+        except TooManyEntitiesError as error:
+            if outbox_row is not None:
+                error.add_note(
+                    "one of them is the stream's outbox row: with the outbox on, one append holds at most 99 events"
+                )
+            raise
         await self._ready()
         if expected_version > 0 and not await self._row_exists(partition, stream_id, expected_version):
             actual = await self._last_version(partition, stream_id, 1)
