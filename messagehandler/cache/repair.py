@@ -51,6 +51,13 @@ def _damaged_pages(path: Path, entries: list[PageEntry]) -> tuple[set[int], dict
     return damaged, intact
 
 
+def _size_of(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
 async def _refetch(owner: CacheReplicator, path: Path, entry: PageEntry) -> list[RawEvent]:
     serializer = owner.serializer()
     rows: list[RawEvent] = []
@@ -97,7 +104,7 @@ async def repair_cache(owner: CacheReplicator, manifest: Manifest, on_page: Call
                 "directory and replicate again"
             ) from error
         damaged, intact = await asyncio.to_thread(_damaged_pages, path, entries)
-        if not damaged:
+        if not damaged and await asyncio.to_thread(_size_of, path) == info.size:
             continue
         if on_page is not None:
             for number in sorted(damaged):

@@ -108,6 +108,7 @@ class DurableReadModel(Generic[R]):
 
     async def catch_up(self) -> set[str]:
         """Apply the events stored since the position; returns the ids of the records created or changed."""
+        self._refuse_if_interrupted("catch up")
         streams = catch_up(self.projector.source, self.stream_type, self.position, margin=self.margin)
         try:
             return await project_streams(self._builder, streams, self.records, self._factory)
@@ -115,11 +116,15 @@ class DurableReadModel(Generic[R]):
             self._interrupted = True  # the position may be ahead of the records now
             raise
 
-    async def save(self) -> None:
-        """Write records and position as they are now; events arriving during the write wait for the next catch-up."""
+    def _refuse_if_interrupted(self, action: str) -> None:
+        """After a failed catch-up the position may be ahead of the records: only open() can recover."""
         if self._interrupted:
             raise CheckpointError(
-                f"read model {self.name!r} was interrupted while catching up; open() it again before saving"
+                f"read model {self.name!r} was interrupted while catching up; open() it again before you {action}"
             )
+
+    async def save(self) -> None:
+        """Write records and position as they are now; events arriving during the write wait for the next catch-up."""
+        self._refuse_if_interrupted("save")
         data = encode(self.version, self.stream_type, self.record_type, self.position, self.records)
         await self.store.write(self.name, data)

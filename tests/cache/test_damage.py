@@ -154,3 +154,14 @@ async def test_repair_without_a_readable_page_index_asks_for_a_fresh_replication
 
     with pytest.raises(CacheRepairError, match="replicate again"):
         await replicator(event_source, cache).repair()
+
+
+async def test_repair_trims_a_segment_longer_than_committed(cache: Path, event_source: EventSource) -> None:
+    before = [tuple(e) for e in CacheReader(cache).events()]
+    (cache / SEGMENT).write_bytes((cache / SEGMENT).read_bytes() + b"torn")
+    with pytest.raises(CacheCorruptError, match="longer than committed"):
+        list(CacheReader(cache).events())
+
+    await replicator(event_source, cache).repair()
+
+    assert [tuple(e) for e in CacheReader(cache).events()] == before

@@ -155,7 +155,7 @@ async def test_the_checkpoint_file_is_replaced_atomically(
     with pytest.raises(OSError, match="disk gone"):
         await first.save()
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir())  # noqa: ASYNC240 == [path.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # noqa: ASYNC240
 
 
 class Exploding(Projection[SearchEntry]):
@@ -172,3 +172,5 @@ async def test_a_catch_up_that_failed_half_way_cannot_be_saved(event_source: Eve
         await broken.open()
     with pytest.raises(CheckpointError, match="interrupted"):
         await broken.save()
+    with pytest.raises(CheckpointError, match="interrupted"):
+        await broken.catch_up()
