@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelError, UnknownChannelError
 from messagehandler.channels.protocol import Channel
+from messagehandler.channels.redaction import describe_error
 from messagehandler.channels.routing import Route, event_type_names
 from messagehandler.events.event import Event
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
@@ -110,7 +111,11 @@ class Dispatcher:
         failures = [(name, r) for name, r in zip(plan, results, strict=True) if isinstance(r, BaseException)]
         if failures:
             name, first = failures[0]
-            error = first if isinstance(first, ChannelError) else ChannelError(f"channel {name!r} failed: {first!r}")
+            error = (
+                first
+                if isinstance(first, ChannelError)
+                else ChannelError(f"channel {name!r} failed: {describe_error(first)}")
+            )
             for other_name, other in failures[1:]:
                 error.add_note(f"channel {other_name!r} also failed: {other!r}")
             raise error from (None if error is first else first)
@@ -142,5 +147,8 @@ class Dispatcher:
         return True
 
     async def close(self) -> None:
-        for channel in self.channels.values():
-            await channel.close()
+        """Close every channel, even when one of them fails to close; then raise the first failure."""
+        results = await asyncio.gather(*(channel.close() for channel in self.channels.values()), return_exceptions=True)
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if failures:
+            raise failures[0]

@@ -49,10 +49,11 @@ class OutboxRelay:
         for stream_type in self.stream_types:
             async for entry in self._outbox.pending(stream_type):
                 report.entries += 1
-                events = await self._source.load(stream_type, entry.stream_id, from_version=entry.from_version)
-                events = [e for e in events if e.metadata.version <= entry.to_version]
                 try:
+                    stored = await self._source.load(stream_type, entry.stream_id, from_version=entry.from_version)
+                    events = [e for e in stored if e.metadata.version <= entry.to_version]
                     await self._dispatcher.publish(events)
+                    cleared = await self._outbox.clear(entry)
                 except Exception as error:
                     report.failed += 1
                     logger.warning(
@@ -64,8 +65,7 @@ class OutboxRelay:
                     )
                     continue
                 report.published += len(events)
-                if await self._outbox.clear(entry):
-                    report.cleared += 1
+                report.cleared += cleared
         return report
 
     async def run(self, *, interval: float = 5.0, stop: asyncio.Event | None = None) -> None:

@@ -310,3 +310,25 @@ async def test_a_crash_before_the_commit_publishes_nothing(
     assert report.entries == 0
     assert await drain(channel, 1, wait=2) == []
     await channel.close()
+
+
+async def test_one_entry_the_relay_cannot_read_does_not_hold_up_the_others() -> None:
+    from messagehandler import Event
+    from messagehandler.testing import recorded
+
+    class Forgotten(Event, type_name="Forgotten"):
+        pass
+
+    source = InMemoryEventSource(outbox=True)
+    source.registry.register(*Organization.handled_event_types())
+    await source.append("Organization", "a-unreadable", 0, recorded("Organization", "a-unreadable", [Forgotten()]))
+    broken = Dispatcher().add_channel(InProcessChannel("live")).route("Organization").to("typo")
+    await register(AggregateRepository(source, dispatcher=broken), "b-fine")
+    live = InProcessChannel("live")
+    seen = captured(live)
+
+    report = await OutboxRelay(source, Dispatcher().add_channel(live).route("Organization").to("live")).run_once()
+
+    assert (report.entries, report.failed, report.cleared) == (2, 1, 1)
+    assert [e.subject for e in seen] == ["Organization/b-fine"]
+    assert await pending(source) == [("a-unreadable", 1, 1)]
