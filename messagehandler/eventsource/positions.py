@@ -19,7 +19,7 @@ in the middle of a pass therefore still starts the next pass early enough.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,7 +80,7 @@ async def catch_up(
     position: TypePosition,
     *,
     margin: timedelta = DEFAULT_MARGIN,
-) -> AsyncIterator[EventStream]:
+) -> AsyncGenerator[EventStream, None]:
     """Yield, per stream, the events after `position`, advancing it as each stream is yielded.
 
     A stream is yielded with its unseen events in version order, starting right after the version

@@ -6,7 +6,9 @@
 - streaming: per received batch, in receive order: a batch's messages are completed (the receiver's
   checkpoint moves past them) only when every message of it and of every earlier batch succeeded; a
   failed batch is abandoned whole (the receiver rewinds to its checkpoint), and so is every batch
-  received before the rewind, because the cursor cannot skip them;
+  received before the rewind, because the cursor cannot skip them. A message that failed on its
+  `max_attempts`-th delivery is dead-lettered instead (the receiver logs and skips it) and does not
+  fail its batch, so one poison event cannot stop the stream;
 - volatile: nothing to settle; failures are logged and the message is gone (at-most-once).
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
@@ -80,12 +82,14 @@ class _Batch:
     contexts: Sequence[ProcessingContext]
     remaining: int
     failed: bool = False
+    poisoned: dict[int, str] = field(default_factory=dict)
 
 
 class StreamingCompletion:
     settles = True
 
-    def __init__(self) -> None:
+    def __init__(self, max_attempts: int) -> None:
+        self.max_attempts = max_attempts
         self._batches: deque[_Batch] = deque()
 
     def begin(self, contexts: Sequence[ProcessingContext]) -> None:
@@ -97,7 +101,11 @@ class StreamingCompletion:
     def finished(self, context: ProcessingContext, out: list[Settlement]) -> None:
         batch: _Batch = context.batch
         batch.remaining -= 1
-        if context.failed and not batch.failed:
+        error = context.error
+        if error is not None and context.delivery_count >= self.max_attempts:
+            reason = f"failed on delivery {context.delivery_count} of at most {self.max_attempts}: {error}"
+            batch.poisoned[id(context)] = reason
+        elif error is not None and not batch.failed:
             for queued in self._batches:
                 queued.failed = True
         self._drain(out)
@@ -106,9 +114,14 @@ class StreamingCompletion:
         batches = self._batches
         while batches and batches[0].remaining == 0:
             batch = batches.popleft()
-            outcome = Outcome.ABANDON if batch.failed else Outcome.COMPLETE
-            reason = "batch failed; rewinding to the checkpoint" if batch.failed else None
-            out.extend(Settlement(context.received, outcome, reason) for context in batch.contexts)
+            if batch.failed:
+                reason = "batch failed; rewinding to the checkpoint"
+                out.extend(Settlement(context.received, Outcome.ABANDON, reason) for context in batch.contexts)
+                continue
+            for context in batch.contexts:
+                poison = batch.poisoned.get(id(context))
+                outcome = Outcome.COMPLETE if poison is None else Outcome.DEAD_LETTER
+                out.append(Settlement(context.received, outcome, poison))
 
     def release_all(self, contexts: Sequence[ProcessingContext], out: list[Settlement]) -> None:
         for batch in self._batches:
@@ -134,5 +147,5 @@ def completion_for(kind: ChannelKind, *, max_attempts: int) -> Completion:
     if kind is ChannelKind.TRANSACTIONAL:
         return TransactionalCompletion(max_attempts)
     if kind is ChannelKind.STREAMING:
-        return StreamingCompletion()
+        return StreamingCompletion(max_attempts)
     return VolatileCompletion()

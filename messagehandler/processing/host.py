@@ -150,7 +150,9 @@ class ProcessingHost:
         self._stopping = True
         self._capacity.set()  # the puller may wait for room; let it see the stop
         if self._pull_task is not None:
-            await self._pull_task
+            (outcome,) = await asyncio.gather(self._pull_task, return_exceptions=True)
+            if isinstance(outcome, Exception):
+                logger.error("receiving from %s had stopped with an error", self.source.name, exc_info=outcome)
         for run in self._runs:
             run.complete()
         self._submit_pending()
@@ -209,7 +211,10 @@ class ProcessingHost:
                 ledger.current = context
                 for run in runs:
                     ledger.feeding = run
-                    run.subject.on_next(context)
+                    try:
+                        run.subject.on_next(context)
+                    except Exception as error:  # a query that raises instead of erroring its stream
+                        run._on_error(error)
                 ledger.current = None
                 ledger.feeding = None
                 context._release()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -18,6 +19,8 @@ from messagehandler.events.serialization import EventSerializer
 from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
 from messagehandler.eventsource.protocol import EventSource, EventStream
 from messagehandler.processing.errors import ProcessingError
+
+logger = logging.getLogger("messagehandler.processing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,17 +124,29 @@ class StoredMessage:
 
     @property
     def delivery_count(self) -> int:
-        return self._receiver.rewinds + 1
+        return self._receiver._deliveries.get(self.seq_key, 1)
+
+    @property
+    def seq_key(self) -> tuple[str, int]:
+        meta = self.event.metadata
+        return (meta.source_id, meta.version)
 
     async def complete(self) -> None:
         await self._receiver._completed(self)
 
     async def abandon(self) -> None:
-        self._receiver._rewind(self._batch.generation)
+        await self._receiver._rewind(self._batch.generation)
 
     async def dead_letter(self, reason: str) -> None:
-        """The store cannot move an event aside; the batch is rewound like a failure."""
-        self._receiver._rewind(self._batch.generation)
+        """The store cannot move an event aside: log it and move past it, so the stream goes on."""
+        logger.error(
+            "skipping event %s (%s v%d): %s",
+            self.envelope.id,
+            self.envelope.subject,
+            self.event.metadata.version,
+            reason,
+        )
+        await self._receiver._completed(self)
 
 
 class CatchUpReceiver:
@@ -167,11 +182,12 @@ class CatchUpReceiver:
         self._generation = 0
         self._committed: TypePosition | None = None
         self._reading = TypePosition()
-        self._feed: AsyncIterator[EventStream] | None = None
+        self._feed: AsyncGenerator[EventStream, None] | None = None
         self._buffer: deque[tuple[int, Event]] = deque()
         self._next_seq = 0
         self._outstanding: set[int] = set()
         self._pass_marks: deque[tuple[int, datetime | None]] = deque()
+        self._deliveries: dict[tuple[str, int], int] = {}
 
     @property
     def name(self) -> str:
@@ -181,7 +197,9 @@ class CatchUpReceiver:
         if self._committed is None:
             self._committed = await self.checkpoints.load(self._name) or TypePosition()
             self._reading = copy.deepcopy(self._committed)
-        if not self._buffer and not await self._fill(max_messages):
+        if len(self._buffer) < max_messages:
+            await self._fill(max_messages)
+        if not self._buffer:
             await asyncio.sleep(wait.total_seconds())
             return []
         batch = _Batch(self._generation, 0)
@@ -189,10 +207,11 @@ class CatchUpReceiver:
         while self._buffer and len(messages) < max_messages:
             seq, event = self._buffer.popleft()
             envelope = CloudEvent.from_event(event, self.serializer)
-            messages.append(StoredMessage(event, envelope, self, batch, seq))
+            message = StoredMessage(event, envelope, self, batch, seq)
+            key = message.seq_key
+            self._deliveries[key] = self._deliveries.get(key, 0) + 1
+            messages.append(message)
         batch.remaining = len(messages)
-        if len(self._buffer) < max_messages:
-            await self._fill(max_messages)
         return messages
 
     async def _fill(self, wanted: int) -> bool:
@@ -209,6 +228,9 @@ class CatchUpReceiver:
                 if self._committed is not None and self._promote_pass_marks(self._committed):
                     await self.checkpoints.save(self._name, self._committed)
                 break
+            except Exception:
+                await self._drop_feed()  # a failed read restarts the pass from the versions buffered so far
+                raise
             for event in stream.events:
                 self._buffer.append((self._next_seq, event))
                 self._outstanding.add(self._next_seq)
@@ -235,12 +257,18 @@ class CatchUpReceiver:
         if meta.version > committed.seen(meta.source_id):
             committed.versions[meta.source_id] = meta.version
         self._outstanding.discard(message.seq)
+        self._deliveries.pop(message.seq_key, None)
         self._promote_pass_marks(committed)
         batch.remaining -= 1
         if batch.remaining == 0:
             await self.checkpoints.save(self._name, committed)
 
-    def _rewind(self, generation: int) -> None:
+    async def _drop_feed(self) -> None:
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            await feed.aclose()
+
+    async def _rewind(self, generation: int) -> None:
         if generation != self._generation or self._committed is None:
             return
         self._generation += 1
@@ -248,11 +276,11 @@ class CatchUpReceiver:
         self._buffer.clear()
         self._outstanding.clear()
         self._pass_marks.clear()
-        self._feed = None
+        await self._drop_feed()
         self._reading = copy.deepcopy(self._committed)
 
     async def close(self) -> None:
-        self._feed = None
+        await self._drop_feed()
         self._buffer.clear()
 
 

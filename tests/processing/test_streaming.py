@@ -93,3 +93,29 @@ async def test_event_store_source_rewinds_a_failed_batch(serializer: JsonEventSe
         await eventually(lambda: attempts.count(4) == 2 and host.in_flight == 0, what="the retry to pass")
     assert attempts == [1, 2, 3, 4, 3, 4], "the failed batch is retried whole, the one before it is not"
     assert checkpoints.positions["eventstore:Plant"]["versions"] == {"p1": 4}
+
+
+async def test_a_poison_event_on_a_streaming_source_is_skipped_after_max_attempts(
+    serializer: JsonEventSerializer,
+) -> None:
+    store = InMemoryEventSource(serializer.registry)
+    events = recorded("Plant", "p1", [ReadingRecorded(sensor="p1", value=float(n)) for n in range(4)])
+    await store.append("Plant", "p1", 0, events)
+    attempts: list[int] = []
+
+    async def always_fails_on_two(outcome: ActionableContext[EventSummary]) -> None:
+        attempts.append(outcome.message.version)
+        if outcome.message.version == 2:
+            raise RuntimeError("poison")
+
+    checkpoints = MemoryPositionStore()
+    source = event_store_source(store, "Plant", serializer, checkpoints, batch_size=2, poll=FAST)
+    host = ProcessingHost(source, serializer, max_attempts=3).add(SummaryQuery(), always_fails_on_two)
+    async with host:
+        await eventually(
+            lambda: checkpoints.positions.get("eventstore:Plant", {}).get("versions") == {"p1": 4},
+            what="the checkpoint to move past the poison",
+        )
+    assert attempts.count(2) == 3, "tried max_attempts times, then skipped"
+    assert host.stats.dead_lettered == 1
+    assert checkpoints.positions["eventstore:Plant"]["versions"] == {"p1": 4}
