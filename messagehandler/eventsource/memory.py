@@ -118,12 +118,8 @@ class InMemoryEventSource:
         deserialize = self._serializer.deserialize
         return [deserialize(body, meta) for meta, body in stream[max(from_version, 1) - 1 :]]
 
-    async def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
-        deserialize = self._serializer.deserialize
-        streams = self._streams.get(stream_type, {})
-        for stream_id in list(streams):
-            rows = streams[stream_id]
-            yield EventStream(stream_type, stream_id, [deserialize(body, meta) for meta, body in rows])
+    def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
+        return self.read_changes(stream_type)
 
     async def read_changes(self, stream_type: str, since: datetime | None = None) -> AsyncIterator[EventStream]:
         deserialize = self._serializer.deserialize

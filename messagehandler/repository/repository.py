@@ -112,7 +112,7 @@ class AggregateRepository:
     async def _store(self, aggregate: EventSourced) -> list[Event]:
         pending = aggregate._pending
         entry: OutboxEntry | None = await self.source.append(
-            aggregate.__stream_type__, aggregate.id, aggregate._version - len(pending), pending
+            aggregate.__stream_type__, aggregate.id, aggregate.committed_version, pending
         )
         committed = aggregate.commit()
         if self.dispatcher is not None:

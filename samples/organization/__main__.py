@@ -37,7 +37,8 @@ from samples.organization.live import LivePath, live_path
 from samples.organization.search import SearchEntry, SearchEntryProjection
 
 
-async def run(source: EventSource, dispatcher: Dispatcher | None = None) -> None:
+async def run(source: EventSource, dispatcher: Dispatcher | None = None) -> dict[str, SearchEntry]:
+    """The commands, then the read model restored from the store; returns the restored entries."""
     with message_context(who="sample", correlation_id="organization-sample"):
         repository = AggregateRepository(source, dispatcher=dispatcher)
         for org_id, name in [("acme", "Acme"), ("globex", "Globex"), ("initech", "Initech")]:
@@ -76,7 +77,7 @@ async def run(source: EventSource, dispatcher: Dispatcher | None = None) -> None
         org.restore_from(stream.events)
         print(f"  {org.id:<8} {org.name!r:<32} version {org.version}, last change by {stream.events[-1].metadata.who}")
 
-    await search(source)
+    return await search(source)
 
 
 async def search(source: EventSource, query: str = "acme") -> dict[str, SearchEntry]:
@@ -94,10 +95,9 @@ async def search(source: EventSource, query: str = "acme") -> dict[str, SearchEn
 
 async def run_live(source: EventSource, live: LivePath) -> None:
     """The sample with publishing: commands, then wait until the live index has seen every event."""
-    await run(source, live.dispatcher)
+    restored = await run(source, live.dispatcher)
     stored = sum([len(stream.events) async for stream in source.read_type("Organization")])
     await asyncio.wait_for(live.until_projected(stored), timeout=60)
-    restored = await Projector(source, SearchEntryProjection).restore(SearchEntry, "Organization")
     live_entries = {entry_id: await live.index.get(entry_id) for entry_id in restored}
     agree = all(live_entries[entry_id] == entry for entry_id, entry in restored.items())
     print(f"live index kept up from the channel: {live.projected} events projected, agrees with the restore: {agree}")

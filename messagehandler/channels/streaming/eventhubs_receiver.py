@@ -346,9 +346,13 @@ class EventHubReceiver:
             if len(messages) >= max_messages:
                 break
             taken, skipped = partition.take(max_messages - len(messages))
-            messages += taken
             if skipped:
-                await partition.advance()
+                try:
+                    await partition.advance()
+                except ChannelError as error:
+                    logger.warning("%s", error)  # the partition rewound itself; its events come again
+                    continue
+            messages += taken
         return messages
 
     def _start(self) -> None:
