@@ -7,6 +7,7 @@ atomically through an event source (`messagehandler.eventsource`), and the event
 
 from messagehandler.domain import EventSourced, applies
 from messagehandler.errors import (
+    AccessDeniedError,
     ConcurrencyError,
     ConfigurationError,
     DuplicateEventTypeError,
@@ -14,8 +15,15 @@ from messagehandler.errors import (
     EventDefinitionError,
     HandlerDefinitionError,
     MessageHandlerError,
+    MissingExtraError,
     MissingHandlerError,
+    NotCommittedError,
+    OutcomeUnknownError,
+    Remedy,
+    ResourceNotFoundError,
     SerializationError,
+    ServiceError,
+    ServiceUnavailableError,
     StreamIntegrityError,
     UnknownEventTypeError,
     UpcastError,
@@ -34,6 +42,7 @@ from messagehandler.repository import AggregateRepository, IdentityConflictError
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessDeniedError",
     "AggregateRepository",
     "ConcurrencyError",
     "ConfigurationError",
@@ -53,8 +62,15 @@ __all__ = [
     "JsonEventSerializer",
     "MessageContext",
     "MessageHandlerError",
+    "MissingExtraError",
     "MissingHandlerError",
+    "NotCommittedError",
+    "OutcomeUnknownError",
+    "Remedy",
+    "ResourceNotFoundError",
     "SerializationError",
+    "ServiceError",
+    "ServiceUnavailableError",
     "StreamIntegrityError",
     "UnknownEventTypeError",
     "UpcastError",

@@ -1,22 +1,130 @@
 """One exception hierarchy, so callers can catch everything messagehandler raises with one clause.
 
-Every message names what went wrong and where (event type, stream, version), because these errors
-are read in production logs long after the command that caused them.
+Every message names what went wrong and where (event type, stream, version, table, channel), because
+these errors are read in production logs long after the command that caused them. Every class says
+what the caller can do about it in `remedy`, so a host can decide between retrying, reloading and
+giving up without matching on messages. Failures of the Azure SDKs are mapped once, at the adapter
+edge (`messagehandler.azure_errors`), and chained with their secrets redacted.
+
+The tree of the I/O failures (the rest of the hierarchy is about bad input and bad definitions):
+
+    MessageHandlerError
+    ├── ConfigurationError                 fix the configuration
+    │   ├── AccessDeniedError              credentials refused (401/403); also a ServiceError
+    │   └── ResourceNotFoundError          table, queue, container... does not exist; also a ServiceError
+    ├── ServiceError                       the service refused the request for another reason
+    │   ├── ServiceUnavailableError        unreachable, timed out, throttled or 5xx: retry later
+    │   │   └── NotCommittedError          an append that surely stored nothing: retry it as it is
+    │   └── OutcomeUnknownError            an append that may or may not be stored: reload, then decide
+    └── ConcurrencyError                   another writer appended first: reload and run the command again
 """
 
 from __future__ import annotations
+
+import enum
+
+
+class Remedy(enum.Enum):
+    """What a caller can do about an error; the value is the advice as a sentence."""
+
+    FIX_INPUT = "change the input: retrying the same call fails the same way"
+    FIX_CONFIGURATION = "fix the configuration (connection string, credentials, names, options)"
+    FIX_CODE = "fix the code: a class or handler is declared in a way that cannot work"
+    RETRY_LATER = "retry later: the service is unreachable or busy, and nothing is known to be half-done"
+    RELOAD_AND_RETRY = "reload the aggregate and run the command again"
+    INSPECT = "look at the named data: it cannot be read or used as it is"
 
 
 class MessageHandlerError(Exception):
     """Root of every error raised by messagehandler."""
 
+    remedy: Remedy = Remedy.FIX_INPUT
+
+    @property
+    def retryable(self) -> bool:
+        """True when trying the same call again later may succeed."""
+        return self.remedy in (Remedy.RETRY_LATER, Remedy.RELOAD_AND_RETRY)
+
 
 class ConfigurationError(MessageHandlerError):
-    """Malformed configuration: a bad connection string, an invalid option."""
+    """Malformed configuration: a bad connection string, an invalid option, a missing extra."""
+
+    remedy = Remedy.FIX_CONFIGURATION
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the extra."""
+
+    def __init__(self, feature: str, extra: str, missing: str | None = None) -> None:
+        self.feature = feature
+        self.extra = extra
+        because = f" (module {missing!r} is not installed)" if missing else ""
+        super().__init__(f'{feature} needs the {extra!r} extra{because}: pip install "messagehandler-azure[{extra}]"')
+
+
+class ServiceError(MessageHandlerError):
+    """A service (Table Storage, a queue, a broker, a search index) failed a request.
+
+    `service` names what was called (for example `table 'Events'`), `status` and `code` are the HTTP
+    status and service error code when there was a response. `reached_service` is False when the
+    request surely never reached the service (a refused connection), so nothing it asked for happened.
+    The message never holds a secret.
+    """
+
+    remedy = Remedy.INSPECT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str = "",
+        status: int | None = None,
+        code: str | None = None,
+        reached_service: bool = True,
+    ) -> None:
+        self.service = service
+        self.status = status
+        self.code = code
+        self.reached_service = reached_service
+        super().__init__(message)
+
+
+class ServiceUnavailableError(ServiceError):
+    """The service could not be reached, timed out, throttled the request or failed on its side."""
+
+    remedy = Remedy.RETRY_LATER
+
+
+class NotCommittedError(ServiceUnavailableError):
+    """An append failed and nothing of it was stored: the same flush can be retried as it is."""
+
+
+class OutcomeUnknownError(ServiceError):
+    """An append failed in a way that leaves unknown whether it was stored, and checking failed too.
+
+    Reload the aggregate before deciding: the events may be there. Retrying the same flush is also
+    safe, because appending events whose ids are already stored at their versions stores nothing twice.
+    """
+
+    remedy = Remedy.RELOAD_AND_RETRY
+
+
+class AccessDeniedError(ConfigurationError, ServiceError):
+    """The service refused the credentials or the identity lacks a permission (HTTP 401 or 403)."""
+
+    remedy = Remedy.FIX_CONFIGURATION
+
+
+class ResourceNotFoundError(ConfigurationError, ServiceError):
+    """A table, queue, topic or container the configuration names does not exist."""
+
+    remedy = Remedy.FIX_CONFIGURATION
 
 
 class EventDefinitionError(MessageHandlerError):
     """An event class cannot be used as declared (bad type name, bad schema version)."""
+
+    remedy = Remedy.FIX_CODE
 
 
 class DuplicateEventTypeError(EventDefinitionError):
@@ -34,6 +142,8 @@ class DuplicateEventTypeError(EventDefinitionError):
 class UnknownEventTypeError(MessageHandlerError):
     """A stored event names a type that is not registered, so it cannot be deserialised."""
 
+    remedy = Remedy.FIX_CODE
+
     def __init__(self, type_name: str, stream: str | None = None, version: int | None = None) -> None:
         self.type_name = type_name
         self.stream = stream
@@ -45,6 +155,8 @@ class UnknownEventTypeError(MessageHandlerError):
 class UpcastError(MessageHandlerError):
     """No upcaster path leads from a stored schema version to the current one, or an upcaster failed."""
 
+    remedy = Remedy.FIX_CODE
+
 
 class SerializationError(MessageHandlerError):
     """An event could not be turned into its stored form, or its stored form back into an event."""
@@ -53,9 +165,13 @@ class SerializationError(MessageHandlerError):
 class HandlerDefinitionError(MessageHandlerError):
     """An aggregate's apply handler is declared in a way that cannot be dispatched."""
 
+    remedy = Remedy.FIX_CODE
+
 
 class MissingHandlerError(MessageHandlerError):
     """An aggregate was asked to apply an event type it has no handler for."""
+
+    remedy = Remedy.FIX_CODE
 
     def __init__(self, aggregate_type: type, event_type: str, stream: str, version: int) -> None:
         self.event_type = event_type
@@ -74,6 +190,8 @@ class EventAlreadyEmittedError(MessageHandlerError):
 class StreamIntegrityError(MessageHandlerError):
     """Events do not belong where they are being put: wrong stream, or versions out of order."""
 
+    remedy = Remedy.INSPECT
+
     def __init__(self, message: str, stream: str, version: int | None = None) -> None:
         self.stream = stream
         self.version = version
@@ -82,6 +200,8 @@ class StreamIntegrityError(MessageHandlerError):
 
 class ConcurrencyError(MessageHandlerError):
     """Another writer appended to the stream first; re-load the aggregate and run the command again."""
+
+    remedy = Remedy.RELOAD_AND_RETRY
 
     def __init__(self, stream_type: str, stream_id: str, expected_version: int, actual_version: int | None) -> None:
         self.stream_type = stream_type

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
 
 from messagehandler.channels.errors import ChannelConfigurationError
-from messagehandler.channels.redaction import redact
+from messagehandler.redaction import redact
 
 Client = TypeVar("Client")
 

@@ -24,12 +24,12 @@ from collections.abc import Iterable, Sequence
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelError, UnknownChannelError
 from messagehandler.channels.protocol import Channel
-from messagehandler.channels.redaction import describe_error
 from messagehandler.channels.routing import Route, event_type_names
 from messagehandler.events.event import Event
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.outbox import Outbox, OutboxEntry
 from messagehandler.eventsource.protocol import EventSource
+from messagehandler.redaction import describe_error
 
 logger = logging.getLogger("messagehandler.dispatch")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from messagehandler.channels.limits import join_json_array, json_array_batches
-from messagehandler.channels.redaction import REDACTED, describe_error, redact
+from messagehandler.redaction import REDACTED, describe_error, redact
 
 
 @pytest.mark.parametrize(

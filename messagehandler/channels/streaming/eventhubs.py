@@ -29,7 +29,7 @@ from messagehandler.channels.azure_messaging import (
 from messagehandler.channels.envelope import CONTENT_TYPE, CloudEvent
 from messagehandler.channels.errors import ChannelConfigurationError, ChannelError, EnvelopeTooLargeError
 from messagehandler.channels.protocol import ChannelKind
-from messagehandler.channels.redaction import describe_error
+from messagehandler.redaction import describe_error
 
 if TYPE_CHECKING:
     from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential

@@ -35,8 +35,8 @@ from messagehandler.channels.azure_messaging import build_client, connection_sec
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelConfigurationError, ChannelError
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
-from messagehandler.channels.redaction import describe_error
 from messagehandler.errors import SerializationError
+from messagehandler.redaction import describe_error
 
 if TYPE_CHECKING:
     from messagehandler.channels.streaming.eventhubs import EventHubCredential

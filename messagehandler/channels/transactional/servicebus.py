@@ -29,9 +29,9 @@ from messagehandler.channels.azure_messaging import (
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelConfigurationError, ChannelError, EnvelopeTooLargeError
 from messagehandler.channels.protocol import ChannelKind
-from messagehandler.channels.redaction import describe_error
 from messagehandler.channels.transactional.servicebus_messages import to_message
 from messagehandler.channels.transactional.servicebus_receiver import ServiceBusChannelReceiver
+from messagehandler.redaction import describe_error
 
 if TYPE_CHECKING:
     from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential

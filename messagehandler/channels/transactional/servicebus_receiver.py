@@ -23,9 +23,9 @@ from azure.servicebus.exceptions import ServiceBusError
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelError, MessageLockLostError
 from messagehandler.channels.protocol import ReceivedMessage
-from messagehandler.channels.redaction import describe_error
 from messagehandler.channels.transactional.servicebus_messages import envelope_of
 from messagehandler.errors import SerializationError
+from messagehandler.redaction import describe_error
 
 if TYPE_CHECKING:
     from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver

@@ -21,7 +21,6 @@ from messagehandler.channels.errors import ChannelError
 from messagehandler.channels.lifecycle import Closeable
 from messagehandler.channels.limits import encode_within_limit
 from messagehandler.channels.protocol import ChannelKind
-from messagehandler.channels.redaction import describe_error
 from messagehandler.channels.transactional.storage_queue_clients import (
     POISON_SUFFIX,
     QueueClients,
@@ -29,6 +28,7 @@ from messagehandler.channels.transactional.storage_queue_clients import (
     validate_queue_name,
 )
 from messagehandler.channels.transactional.storage_queue_receiver import StorageQueueReceiver
+from messagehandler.redaction import describe_error
 
 if TYPE_CHECKING:
     from azure.storage.queue.aio import QueueClient

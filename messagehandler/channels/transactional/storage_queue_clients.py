@@ -20,7 +20,7 @@ from yarl import URL
 
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelConfigurationError
-from messagehandler.channels.redaction import redact
+from messagehandler.redaction import redact
 
 if TYPE_CHECKING:
     from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential

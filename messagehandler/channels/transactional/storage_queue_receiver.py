@@ -22,9 +22,9 @@ from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelError, MessageLockLostError
 from messagehandler.channels.lifecycle import Closeable
 from messagehandler.channels.protocol import ReceivedMessage
-from messagehandler.channels.redaction import describe_error
 from messagehandler.channels.transactional.storage_queue_clients import POISON_SUFFIX, QueueClients
 from messagehandler.errors import SerializationError
+from messagehandler.redaction import describe_error
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueMessage

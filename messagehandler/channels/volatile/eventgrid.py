@@ -29,7 +29,7 @@ from messagehandler.channels.errors import ChannelConfigurationError, ChannelErr
 from messagehandler.channels.lifecycle import Closeable
 from messagehandler.channels.limits import encode_within_limit, json_array_batches
 from messagehandler.channels.protocol import ChannelKind
-from messagehandler.channels.redaction import describe_error
+from messagehandler.redaction import describe_error
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential

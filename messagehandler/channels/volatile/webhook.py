@@ -21,8 +21,8 @@ from messagehandler.channels.errors import ChannelConfigurationError, ChannelErr
 from messagehandler.channels.lifecycle import Closeable
 from messagehandler.channels.limits import encode_within_limit, join_json_array, json_array_batches
 from messagehandler.channels.protocol import ChannelKind
-from messagehandler.channels.redaction import describe_error
 from messagehandler.channels.volatile.signing import Secret, signature_headers
+from messagehandler.redaction import describe_error
 
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json; charset=utf-8"
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024

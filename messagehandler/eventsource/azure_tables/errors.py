@@ -6,7 +6,7 @@ and can change the command (fewer events, smaller payloads) instead of retrying 
 
 from __future__ import annotations
 
-from messagehandler.errors import ConfigurationError, MessageHandlerError
+from messagehandler.errors import MessageHandlerError, ResourceNotFoundError
 
 
 class TableLimitError(MessageHandlerError):
@@ -65,9 +65,14 @@ class VersionLimitError(TableLimitError):
     unit = "(version)"
 
 
-class TableNotFoundError(ConfigurationError):
+class TableNotFoundError(ResourceNotFoundError):
     """The table does not exist and the source was told not to create it."""
 
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
-        super().__init__(f"table {table_name!r} does not exist; create it or pass create_table=True")
+        super().__init__(
+            f"table {table_name!r} does not exist; create it or pass create_table=True",
+            service=f"table {table_name!r}",
+            status=404,
+            code="TableNotFound",
+        )

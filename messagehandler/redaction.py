@@ -1,6 +1,6 @@
 """Keep credentials out of reprs, logs and error messages.
 
-Errors of channels end up in production logs and issue trackers; an account key or SAS token in
+Errors end up in production logs and issue trackers; an account key or SAS token in
 one of them is a leaked credential. Adapters pass every text they did not write themselves
 (SDK errors, endpoints given by the user) through `redact` before it reaches a message.
 """

@@ -1,0 +1,170 @@
+"""The one place where exceptions of the Azure SDKs and their transports become messagehandler errors.
+
+Every adapter (event source, channels, receivers, search index, checkpoint and lease stores) wraps
+its SDK calls in `azure_errors(...)`, so a caller meets the hierarchy of `messagehandler.errors` and
+never an SDK type: the service is unavailable (retry later), access was denied or a resource is missing
+(fix the configuration), or the service refused the request for another reason. The SDK's exception is
+kept as the cause for diagnosis, as a `RedactedCauseError` holding its text with secrets masked and its
+original traceback.
+
+The classification reads types by name and the attributes every Azure SDK sets (`status_code`,
+`error_code`, `retryable`), so this module imports no optional SDK and works for all of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+
+from messagehandler.errors import (
+    AccessDeniedError,
+    MessageHandlerError,
+    ResourceNotFoundError,
+    ServiceError,
+    ServiceUnavailableError,
+)
+from messagehandler.redaction import describe_error, redact
+
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_NOT_FOUND_CODES = frozenset(
+    {"TableNotFound", "QueueNotFound", "ContainerNotFound", "ResourceNotFound", "BlobNotFound", "EntityNotFound"}
+)
+_DENIED_NAMES = ("AuthenticationError", "AuthorizationError", "ClientAuthenticationError", "Unauthorized")
+_NOT_FOUND_NAMES = ("EntityNotFoundError", "MessagingEntityNotFoundError")
+_UNAVAILABLE_NAMES = (
+    "ServiceRequestError",
+    "ServiceResponseError",
+    "ConnectError",
+    "ConnectionLostError",
+    "ServiceBusConnectionError",
+    "ServiceBusCommunicationError",
+    "ServiceBusServerBusyError",
+    "OperationTimeoutError",
+    "ClientConnectionError",
+    "ClientPayloadError",
+    "ServerDisconnectedError",
+    "IncompleteReadError",
+)
+_NOT_SENT_NAMES = ("ServiceRequestError", "ClientConnectorError", "ConnectError")
+
+
+class RedactedCauseError(Exception):
+    """Stands in for an SDK exception in a `__cause__` chain: its type, status and text without secrets."""
+
+    def __init__(self, error: BaseException, secrets: Iterable[str | bytes | None] = ()) -> None:
+        self.error_type = f"{type(error).__module__}.{type(error).__qualname__}"
+        self.status = _status(error)
+        self.code = _code(error)
+        super().__init__(f"{self.error_type}: {redact(str(error), secrets)}")
+        self.__traceback__ = error.__traceback__
+
+
+def _names(error: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(error).__mro__}
+
+
+def _status(error: BaseException) -> int | None:
+    status = getattr(error, "status_code", None)
+    if status is None:
+        response = getattr(error, "response", None)
+        status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _code(error: BaseException) -> str | None:
+    code = getattr(error, "error_code", None)
+    if code is None:
+        return None
+    return str(getattr(code, "value", code))
+
+
+def reached_service(error: BaseException) -> bool:
+    """False when the request surely never reached the service (the connection was refused or not made).
+
+    An append that failed this way stored nothing; any other failure may have stored it.
+    """
+    if isinstance(error, ServiceError):
+        return error.reached_service
+    names = _names(error)
+    if names & set(_NOT_SENT_NAMES):
+        return False
+    return not isinstance(error, ConnectionRefusedError)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """The service was unreachable, too slow, busy or failing on its side: worth retrying later."""
+    status = _status(error)
+    if status is not None:
+        return status in _RETRY_STATUSES or status >= 500
+    if isinstance(error, TimeoutError | ConnectionError):
+        return True
+    if _names(error) & set(_UNAVAILABLE_NAMES):
+        return True
+    return getattr(error, "retryable", False) is True
+
+
+def map_azure_error(
+    error: BaseException,
+    service: str,
+    *,
+    action: str = "",
+    secrets: Iterable[str | bytes | None] = (),
+    not_found: Callable[[], MessageHandlerError] | None = None,
+) -> MessageHandlerError:
+    """The messagehandler error for an SDK or transport exception, with a one-line, secret-free message.
+
+    `service` names what was called (`table 'Events'`), `action` what was being done (`append to
+    Organization/acme`); `not_found` builds the specific error for a missing resource.
+    """
+    if isinstance(error, MessageHandlerError):
+        return error
+    secrets = tuple(secrets)
+    status, code, names = _status(error), _code(error), _names(error)
+    doing = f"{action} on {service}" if action else service
+    text = f"{doing} failed: {describe_error(error, secrets)}"
+    kind: type[ServiceError]
+    if status in (401, 403) or names & set(_DENIED_NAMES):
+        kind = AccessDeniedError
+        text += " (check the account key, SAS token or the identity's role assignments)"
+    elif (status == 404 and code in _NOT_FOUND_CODES) or names & set(_NOT_FOUND_NAMES):
+        if not_found is not None:
+            return not_found()
+        kind = ResourceNotFoundError
+    elif is_unavailable(error):
+        kind = ServiceUnavailableError
+    else:
+        kind = ServiceError
+    return kind(text, service=service, status=status, code=code, reached_service=reached_service(error))
+
+
+@contextlib.contextmanager
+def azure_errors(
+    service: str,
+    *,
+    action: str = "",
+    secrets: Iterable[str | bytes | None] = (),
+    not_found: Callable[[], MessageHandlerError] | None = None,
+) -> Iterator[None]:
+    """Map what the block raises (an SDK, transport or timeout error) with `map_azure_error`.
+
+    messagehandler's own errors pass through untouched; so do cancellation and programming errors
+    (`TypeError`, `AttributeError`, ...), which no retry or configuration change would fix.
+    """
+    try:
+        yield
+    except MessageHandlerError:
+        raise
+    except Exception as error:
+        if not _is_service_failure(error):
+            raise
+        secrets = tuple(secrets)
+        raise map_azure_error(
+            error, service, action=action, secrets=secrets, not_found=not_found
+        ) from RedactedCauseError(error, secrets)
+
+
+def _is_service_failure(error: BaseException) -> bool:
+    if isinstance(error, TimeoutError | OSError):
+        return True
+    module = type(error).__module__
+    return module.startswith(("azure.", "aiohttp", "uamqp", "requests", "urllib3"))
