@@ -45,7 +45,7 @@ _UNAVAILABLE_NAMES = (
     "ServerDisconnectedError",
     "IncompleteReadError",
 )
-_NOT_SENT_NAMES = ("ServiceRequestError", "ClientConnectorError", "ConnectError")
+_NOT_SENT_NAMES = ("ClientConnectorError", "ConnectionTimeoutError", "ServiceRequestTimeoutError")
 
 
 class RedactedCauseError(Exception):
@@ -81,14 +81,21 @@ def _code(error: BaseException) -> str | None:
 def reached_service(error: BaseException) -> bool:
     """False when the request surely never reached the service (the connection was refused or not made).
 
-    An append that failed this way stored nothing; any other failure may have stored it.
+    An append that failed this way stored nothing; any other failure may have stored it. azure-core
+    raises `ServiceRequestError` both for a refused connection and for a server that hung up after the
+    request was sent, so the wrapped transport error decides.
     """
     if isinstance(error, ServiceError):
         return error.reached_service
-    names = _names(error)
-    if names & set(_NOT_SENT_NAMES):
-        return False
-    return not isinstance(error, ConnectionRefusedError)
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError) or _names(current) & set(_NOT_SENT_NAMES):
+            return False
+        inner = getattr(current, "inner_exception", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__
+    return True
 
 
 def is_unavailable(error: BaseException) -> bool:

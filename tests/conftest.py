@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from azurite.harness import AzuriteProcess
     from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+    from tests.support.fault_proxy import FaultProxy
 
 
 @pytest.fixture(scope="session")
@@ -104,3 +105,21 @@ async def raw_table(azurite: AzuriteProcess, table_name: str) -> AsyncIterator[T
 
     async with TableClient.from_connection_string(azurite.connection_string, table_name) as client:
         yield client
+
+
+@pytest.fixture
+async def table_proxy(azurite: AzuriteProcess) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting proxy in front of Azurite's table service; `proxy.rewrite(conn)` routes through it."""
+    from tests.support.fault_proxy import FaultProxy
+
+    async with FaultProxy(azurite.table_port) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+async def queue_proxy(azurite: AzuriteProcess) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting proxy in front of Azurite's queue service."""
+    from tests.support.fault_proxy import FaultProxy
+
+    async with FaultProxy(azurite.queue_port) as proxy:
+        yield proxy

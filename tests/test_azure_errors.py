@@ -111,11 +111,18 @@ def test_a_specific_not_found_error_replaces_the_generic_one() -> None:
 
 
 def test_a_refused_connection_never_reached_the_service() -> None:
-    assert not reached_service(ServiceRequestError("refused"))
+    refused = aiohttp.ClientConnectorError(
+        aiohttp.client_reqrep.ConnectionKey("127.0.0.1", 1, False, True, None, None, None), ConnectionRefusedError()
+    )
+    assert not reached_service(ServiceRequestError(refused, error=refused))
     assert not reached_service(ConnectionRefusedError())
+    hung_up = aiohttp.ServerDisconnectedError()
+    assert reached_service(ServiceRequestError(hung_up, error=hung_up))  # azure-core's name for a lost response
     assert reached_service(ServiceResponseError("reset"))
     assert reached_service(TimeoutError())
-    assert not map_azure_error(ServiceRequestError("refused"), "t").reached_service  # type: ignore[attr-defined]
+    mapped = map_azure_error(ServiceRequestError(refused, error=refused), "t")
+    assert isinstance(mapped, ServiceError)
+    assert not mapped.reached_service
 
 
 def test_secrets_appear_neither_in_the_message_nor_in_the_chain() -> None:
