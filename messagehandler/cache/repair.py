@@ -8,18 +8,17 @@ damage. The rebuilt segment replaces the old one by rename, then the manifest re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from messagehandler.cache.directory import CacheDirectory
 from messagehandler.cache.errors import CacheCorruptError, CacheRepairError
 from messagehandler.cache.format import SEGMENT_HEADER, Manifest, SegmentInfo, check_segment_header
 from messagehandler.cache.passthrough import body_of
 from messagehandler.cache.raw import RawEvent, raw_from_event
 from messagehandler.cache.segments import PageEntry, encode_page, read_index, read_page
-
-if TYPE_CHECKING:
-    from messagehandler.cache.replicator import CacheReplicator
+from messagehandler.events.serialization import EventSerializer
+from messagehandler.eventsource.protocol import EventSource
 
 
 def _damaged_pages(path: Path, entries: list[PageEntry]) -> tuple[set[int], dict[int, bytes]]:
@@ -58,11 +57,10 @@ def _size_of(path: Path) -> int | None:
         return None
 
 
-async def _refetch(owner: CacheReplicator, path: Path, entry: PageEntry) -> list[RawEvent]:
-    serializer = owner.serializer()
+async def _refetch(source: EventSource, serializer: EventSerializer, path: Path, entry: PageEntry) -> list[RawEvent]:
     rows: list[RawEvent] = []
     for stream_type, stream_id, first, last, first_seq in entry.runs:
-        events = (await owner.source.load(stream_type, stream_id, from_version=first))[: last - first + 1]
+        events = (await source.load(stream_type, stream_id, from_version=first))[: last - first + 1]
         if [e.metadata.version for e in events] != list(range(first, last + 1)):
             raise CacheRepairError(
                 f"cannot rebuild the page at offset {entry.offset} of {path}: the store no longer holds "
@@ -75,14 +73,19 @@ async def _refetch(owner: CacheReplicator, path: Path, entry: PageEntry) -> list
 
 
 async def _rebuild(
-    owner: CacheReplicator, info: SegmentInfo, entries: list[PageEntry], damaged: set[int], intact: dict[int, bytes]
+    directory: CacheDirectory,
+    refetch: Callable[[Path, PageEntry], Awaitable[list[RawEvent]]],
+    info: SegmentInfo,
+    entries: list[PageEntry],
+    damaged: set[int],
+    intact: dict[int, bytes],
 ) -> SegmentInfo:
-    path = owner.path / info.file
-    writer = owner.new_writer(info.number)
+    path = directory.path / info.file
+    writer = directory.new_writer(info.number)
     try:
         for number, entry in enumerate(entries):
             if number in damaged:
-                data, runs = encode_page(await _refetch(owner, path, entry))
+                data, runs = encode_page(await refetch(path, entry))
                 writer.write_page(data, entry.first_seq, entry.count, runs)
             else:
                 writer.write_page(intact[number], entry.first_seq, entry.count, entry.runs)
@@ -92,12 +95,23 @@ async def _rebuild(
         raise
 
 
-async def repair_cache(owner: CacheReplicator, manifest: Manifest, on_page: Callable[[Path, int], None] | None) -> int:
+async def repair_cache(
+    directory: CacheDirectory,
+    source: EventSource,
+    serializer: EventSerializer,
+    manifest: Manifest,
+    on_page: Callable[[Path, int], None] | None,
+) -> int:
+    """Rebuild every damaged page of the cache in `directory` from `source`; returns how many were rebuilt."""
+
+    async def refetch(path: Path, entry: PageEntry) -> list[RawEvent]:
+        return await _refetch(source, serializer, path, entry)
+
     repaired = 0
     for position, info in enumerate(manifest.segments):
-        path = owner.path / info.file
+        path = directory.path / info.file
         try:
-            entries = read_index(owner.path, info)
+            entries = read_index(directory.path, info)
         except CacheCorruptError as error:
             raise CacheRepairError(
                 f"cannot repair {path}: its page index is damaged too ({error.reason}); delete the cache "
@@ -109,7 +123,7 @@ async def repair_cache(owner: CacheReplicator, manifest: Manifest, on_page: Call
         if on_page is not None:
             for number in sorted(damaged):
                 on_page(path, entries[number].offset)
-        manifest.segments[position] = await _rebuild(owner, info, entries, damaged, intact)
-        owner.commit_manifest(manifest)
+        manifest.segments[position] = await _rebuild(directory, refetch, info, entries, damaged, intact)
+        directory.commit_manifest(manifest)
         repaired += len(damaged)
     return repaired

@@ -22,20 +22,20 @@ from datetime import timedelta
 from os import PathLike
 from pathlib import Path
 
+from messagehandler.cache.directory import DEFAULT_PAGE_BYTES, DEFAULT_PAGE_EVENTS, CacheDirectory
 from messagehandler.cache.errors import CacheNotFoundError
 from messagehandler.cache.format import MANIFEST, Manifest
 from messagehandler.cache.lock import writer_lock
 from messagehandler.cache.passthrough import body_of
 from messagehandler.cache.raw import raw_from_event
+from messagehandler.cache.repair import repair_cache
 from messagehandler.cache.segments import SegmentWriter
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
 from messagehandler.eventsource.protocol import EventSource
-from messagehandler.files import is_temporary, write_atomic
+from messagehandler.files import is_temporary
 
-DEFAULT_PAGE_EVENTS = 1000
-DEFAULT_PAGE_BYTES = 1 << 20
 DEFAULT_SEGMENT_BYTES = 64 << 20
 
 
@@ -91,8 +91,7 @@ class CacheReplicator:
         self.source = source
         self.path = Path(path)
         self.margin = margin
-        self._page_events = page_events
-        self._page_bytes = page_bytes
+        self.directory = CacheDirectory(self.path, page_events, page_bytes)
         self.segment_bytes = segment_bytes
         self._serializer = serializer if serializer is not None else JsonEventSerializer(source.registry)
 
@@ -115,11 +114,9 @@ class CacheReplicator:
 
     async def repair(self, *, on_page: Callable[[Path, int], None] | None = None) -> int:
         """Re-fetch from the store every cached page that fails its checks; returns how many were rebuilt."""
-        from messagehandler.cache.repair import repair_cache
-
         with writer_lock(self.path):
             manifest = Manifest.load(self.path)
-            return await repair_cache(self, manifest, on_page)
+            return await repair_cache(self.directory, self.source, self._serializer, manifest, on_page)
 
     def _open_manifest(self) -> Manifest:
         try:
@@ -137,14 +134,8 @@ class CacheReplicator:
             if stray and entry.is_file():
                 entry.unlink()
 
-    def new_writer(self, number: int) -> SegmentWriter:
-        return SegmentWriter(self.path, number, page_events=self._page_events, page_bytes=self._page_bytes)
-
     def serializer(self) -> EventSerializer:
         return self._serializer
-
-    def commit_manifest(self, manifest: Manifest) -> None:
-        write_atomic(self.path / MANIFEST, manifest.touched().dumps())
 
 
 class _Run:
@@ -188,7 +179,7 @@ class _Run:
 
     def _writer(self) -> SegmentWriter:
         if self.writer is None:
-            self.writer = self.owner.new_writer(self.manifest.next_segment)
+            self.writer = self.owner.directory.new_writer(self.manifest.next_segment)
         return self.writer
 
     async def commit(self, position: TypePosition | None, stream_type: str | None = None) -> None:
@@ -205,7 +196,7 @@ class _Run:
         manifest = self.manifest
         if position is not None and stream_type is not None:
             manifest = Manifest(manifest.segments, {**manifest.positions, stream_type: position}, manifest.counts)
-        await asyncio.to_thread(self.owner.commit_manifest, manifest)
+        await asyncio.to_thread(self.owner.directory.commit_manifest, manifest)
         self.summary.last_seq = self.manifest.last_seq
         self.summary.seconds = time.perf_counter() - self.started
 
