@@ -10,17 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
 from messagehandler.events.event import Event
-from messagehandler.processing.errors import ProcessingError
-
-if TYPE_CHECKING:
-    from messagehandler.processing.ledger import Ledger
 
 T = TypeVar("T")
+
+
+class Tracker(Protocol):
+    """What a context needs from whoever settles it; the host's `Ledger` is the one implementation.
+
+    Declared here, by the context that needs it, so the context imports nothing of the host.
+    """
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def kind(self) -> ChannelKind: ...
+
+    def hold(self, context: ProcessingContext) -> None: ...
+
+    def done(self, context: ProcessingContext) -> None: ...
 
 
 class ProcessingContext:
@@ -29,15 +42,18 @@ class ProcessingContext:
     `message` is the typed event with its metadata; `envelope` is the CloudEvent it travelled in;
     `channel` and `kind` say where it came from and so how it will be settled. An action that was
     emitted with `auto_complete=False` settles its source contexts itself with `complete()` or `fail()`.
+
+    `acquire`, `release`, `mark_failed` and `await_manual` are the host's API: they count what is
+    still pending on the message, and an application never calls them.
     """
 
-    __slots__ = ("_error", "_ledger", "_manual", "_pending", "_settle_manually", "batch", "message", "received")
+    __slots__ = ("_error", "_manual", "_pending", "_settle_manually", "_tracker", "batch", "message", "received")
 
-    def __init__(self, message: Event, received: ReceivedMessage, ledger: Ledger | None = None) -> None:
+    def __init__(self, message: Event, received: ReceivedMessage, tracker: Tracker | None = None) -> None:
         self.message = message
         self.received = received
         self.batch: Any = None
-        self._ledger = ledger
+        self._tracker = tracker
         self._pending = 0
         self._error: str | None = None
         self._manual = 0
@@ -53,11 +69,11 @@ class ProcessingContext:
 
     @property
     def channel(self) -> str:
-        return self._ledger.channel if self._ledger is not None else ""
+        return self._tracker.channel if self._tracker is not None else ""
 
     @property
     def kind(self) -> ChannelKind:
-        return self._ledger.kind if self._ledger is not None else ChannelKind.VOLATILE
+        return self._tracker.kind if self._tracker is not None else ChannelKind.VOLATILE
 
     @property
     def delivery_count(self) -> int:
@@ -77,8 +93,8 @@ class ProcessingContext:
         The hold passes to the action of the first outcome the query emits with this context; see
         `messagehandler.processing.standing_query.held`.
         """
-        if self._ledger is not None:
-            self._ledger.hold(self)
+        if self._tracker is not None:
+            self._tracker.hold(self)
         return self
 
     def complete(self) -> None:
@@ -95,24 +111,27 @@ class ProcessingContext:
         self._settle_manually = True
         waiting, self._manual = self._manual, 0
         for _ in range(waiting):
-            self._release()
+            self.release()
 
-    def _acquire(self) -> None:
+    def acquire(self) -> None:
+        """Host API: one more thing (the feed, a hold, an action) must finish before the message is settled."""
         self._pending += 1
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Host API: one of those things finished; the last one hands the context to its tracker to settle."""
         self._pending -= 1
-        if self._pending == 0 and self._ledger is not None:
-            self._ledger.done(self)
+        if self._pending == 0 and self._tracker is not None:
+            self._tracker.done(self)
 
-    def _mark_failed(self, reason: str) -> None:
+    def mark_failed(self, reason: str) -> None:
+        """Host API: the message failed (the first reason is kept); it is settled as failed once released."""
         if self._error is None:
             self._error = reason
 
-    def _await_manual(self) -> None:
-        """An action with auto_complete=False succeeded: its token stays until complete() or fail()."""
+    def await_manual(self) -> None:
+        """Host API: an action with auto_complete=False succeeded; its count stays until complete() or fail()."""
         if self._settle_manually:
-            self._release()
+            self.release()
         else:
             self._manual += 1
 
@@ -146,9 +165,3 @@ class ActionableContext(Generic[T]):
     @property
     def message_ids(self) -> list[str]:
         return [context.message_id for context in self.contexts]
-
-
-def require_ledger(context: ProcessingContext) -> Ledger:
-    if context._ledger is None:
-        raise ProcessingError(f"{context!r} is not tracked by a processing host")
-    return context._ledger

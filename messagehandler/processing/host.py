@@ -205,8 +205,8 @@ class ProcessingHost:
         self._feeding = True
         try:
             for context in contexts:
-                if context._error is not None:
-                    context._release()
+                if context.failed:
+                    context.release()
                     continue
                 ledger.current = context
                 for run in runs:
@@ -214,10 +214,10 @@ class ProcessingHost:
                     try:
                         run.subject.on_next(context)
                     except Exception as error:  # a query that raises instead of erroring its stream
-                        run._on_error(error)
+                        run.on_error(error)
                 ledger.current = None
                 ledger.feeding = None
-                context._release()
+                context.release()
         finally:
             ledger.current = ledger.feeding = None
             self._feeding = False
@@ -229,10 +229,10 @@ class ProcessingHost:
         except Exception as error:
             logger.exception("message %s could not be decoded", received.envelope.id)
             context = ProcessingContext(cast(Event, None), received, self._ledger)
-            context._mark_failed(f"could not decode: {error!r}")
+            context.mark_failed(f"could not decode: {error!r}")
         else:
             context = ProcessingContext(event, received, self._ledger)
-        context._pending = 1
+        context.acquire()  # the feed's own count, released once every query has seen it
         return context
 
     def _current(self) -> ProcessingContext | None:
@@ -300,15 +300,15 @@ class ProcessingHost:
                 logger.exception("action of %s failed for messages %s", run.name, outcome.message_ids)
                 reason = f"action of {run.name} failed: {error!r}"
                 for context in outcome.contexts:
-                    context._mark_failed(reason)
-                    context._release()
+                    context.mark_failed(reason)
+                    context.release()
             else:
                 if outcome.auto_complete:
                     for context in outcome.contexts:
-                        context._release()
+                        context.release()
                 else:
                     for context in outcome.contexts:
-                        context._await_manual()
+                        context.await_manual()
 
     def _wake_settler(self) -> None:
         self._settle_wanted.set()

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from messagehandler.channels.protocol import ChannelKind
 from messagehandler.processing.completion import Completion, Settlement
 from messagehandler.processing.context import ProcessingContext
 from messagehandler.processing.errors import ProcessingError
 
-if TYPE_CHECKING:
-    from messagehandler.processing.runs import QueryRun
-
 logger = logging.getLogger("messagehandler.processing")
+
+
+class Holder(Protocol):
+    """The standing query being fed, which keeps a held context until one of its outcomes names it."""
+
+    def hold(self, context: ProcessingContext) -> None: ...
 
 
 class Ledger:
@@ -43,7 +46,7 @@ class Ledger:
         self.closed = False
         self.open: set[ProcessingContext] = set()
         self.settlements: list[Settlement] = []
-        self.feeding: QueryRun | None = None
+        self.feeding: Holder | None = None
         self.current: ProcessingContext | None = None
 
     def hold(self, context: ProcessingContext) -> None:
@@ -70,7 +73,7 @@ class Ledger:
             return
         if self.closed:
             return
-        if context._error is not None:
+        if context.failed:
             logger.warning(
                 "message %s is lost (volatile channel %s): %s", context.message_id, self.channel, context.error
             )

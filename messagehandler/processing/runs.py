@@ -42,13 +42,13 @@ class QueryRun:
         self.subject = HotFeed()
         outcomes = self.query.build(self.subject)
         self._subscription = outcomes.subscribe(
-            on_next=self._on_outcome, on_error=self._on_error, on_completed=self._on_completed, scheduler=scheduler
+            on_next=self._on_outcome, on_error=self.on_error, on_completed=self._on_completed, scheduler=scheduler
         )
 
     def hold(self, context: ProcessingContext) -> None:
         if context not in self.held:
             self.held.add(context)
-            context._acquire()
+            context.acquire()
 
     def _on_outcome(self, outcome: ActionableContext[Any]) -> None:
         held = self.held
@@ -56,16 +56,17 @@ class QueryRun:
             if held and context in held:
                 held.discard(context)
             else:
-                context._acquire()
+                context.acquire()
         self._emit(self, outcome)
 
-    def _on_error(self, error: Exception) -> None:
+    def on_error(self, error: Exception) -> None:
+        """The query's pipeline failed (or raised while fed): release what it held as failed and rebuild it."""
         current = self._current()
         ids = sorted({context.message_id for context in self.held} | ({current.message_id} if current else set()))
         logger.error("standing query %s failed; rebuilding it; releasing messages %s", self.name, ids, exc_info=error)
         reason = f"standing query {self.name} failed: {error!r}"
         if current is not None:
-            current._mark_failed(reason)
+            current.mark_failed(reason)
         self._let_go(reason)
         if self._scheduler is not None:
             self.start(self._scheduler)
@@ -78,8 +79,8 @@ class QueryRun:
         held, self.held = self.held, set()
         for context in held:
             if reason is not None:
-                context._mark_failed(reason)
-            context._release()
+                context.mark_failed(reason)
+            context.release()
 
     def complete(self) -> None:
         """Shutdown: completing the input flushes open windows, so their outcomes are acted on."""
