@@ -8,7 +8,7 @@ from typing import Any
 from messagehandler import EventSource
 from messagehandler.cache import CacheReader, CacheReplicator
 from samples.organization import OrganizationRegistered, OrganizationRenamed
-from tests.contract.test_event_source import ORG, history
+from tests.support.history import ORG, history
 
 __all__ = ["ORG", "cached", "files", "fill", "history", "register", "replicator"]
 

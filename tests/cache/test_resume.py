@@ -12,7 +12,8 @@ from messagehandler import Event, EventSource, EventStream, EventTypeRegistry
 from messagehandler.cache import CacheLockedError, CacheReader
 from messagehandler.cache.lock import writer_lock
 from tests.cache.support import ORG, cached, files, fill, register, replicator
-from tests.contract.test_event_source import _strictly_later_commit, history
+from tests.support.history import history
+from tests.support.history import strictly_later_commit as _strictly_later_commit
 
 
 class CrashError(Exception):

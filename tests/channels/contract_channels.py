@@ -1,8 +1,7 @@
-"""Every channel implementation the contract suite runs against, each with a probe of its far end.
+"""Every built-in channel as the contract suite wants it: the channel and a probe of its far end.
 
-A factory is an async context manager taking the pytest request (to reach fixtures such as
-`azurite` with `request.getfixturevalue`) and yielding a `ChannelUnderTest`. Register it in
-`CONTRACT_CHANNELS` with an id and the marks it needs; test_channel_contract.py picks it up.
+Each factory is an async context manager yielding a `ChannelUnderTest`; test_channel_contract.py has
+one thin `ChannelContract` subclass per factory.
 """
 
 from __future__ import annotations
@@ -11,52 +10,22 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
-from messagehandler.channels import Channel, ChannelKind, ChannelReceiver, CloudEvent
+from messagehandler.channels import ChannelKind, CloudEvent
 from messagehandler.channels.volatile import InProcessChannel, verify_signature
 from messagehandler.channels.volatile.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from messagehandler.testing.channel import ChannelUnderTest, Probe, receiver_probe
+from messagehandler.testing.envelopes import Arrived
 from tests.channels.http_receiver import HttpReceiver, RecordedRequest
-from tests.channels.support import Arrived, structured_size
 
-Probe = Callable[[int, float], Awaitable[list[Arrived]]]
-"""`probe(expected, wait_seconds)`: what arrived, in arrival order, once `expected` arrived or `wait` ran out."""
-
-
-@dataclass
-class ChannelUnderTest:
-    channel: Channel
-    probe: Probe
-    kind: ChannelKind
-    wire_size: Callable[[CloudEvent], int] = structured_size
-    """How the channel measures an envelope against `max_message_bytes`."""
-
-
-Factory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[ChannelUnderTest]]
+Factory = Callable[[], AbstractAsyncContextManager[ChannelUnderTest]]
 
 WEBHOOK_SECRET = "contract-webhook-secret"
 EVENT_GRID_KEY = "contract-event-grid-key"
-
-
-def receiver_probe(receiver: ChannelReceiver) -> Probe:
-    """Receive and complete until `expected` envelopes arrived or `wait` ran out."""
-    arrived: list[Arrived] = []
-
-    async def probe(expected: int, wait: float) -> list[Arrived]:
-        deadline = time.monotonic() + wait
-        while len(arrived) < expected and (remaining := deadline - time.monotonic()) > 0:
-            for message in await receiver.receive(expected - len(arrived), wait=timedelta(seconds=remaining)):
-                arrived.append(Arrived.of(message.envelope))
-                await message.complete()
-        return list(arrived)
-
-    return probe
 
 
 def http_probe(receiver: HttpReceiver, decode: Callable[[RecordedRequest], list[Arrived]]) -> Probe:
@@ -95,7 +64,7 @@ def decode_event_grid(request: RecordedRequest) -> list[Arrived]:
 
 
 @asynccontextmanager
-async def in_process(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnderTest]:
+async def in_process() -> AsyncIterator[ChannelUnderTest]:
     channel = InProcessChannel("contract-in-process", max_message_bytes=4096)
     try:
         yield ChannelUnderTest(channel, receiver_probe(channel), ChannelKind.VOLATILE)
@@ -114,7 +83,7 @@ async def http_endpoint() -> AsyncIterator[HttpReceiver]:
 
 def webhook(*, batch: bool) -> Factory:
     @asynccontextmanager
-    async def factory(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnderTest]:
+    async def factory() -> AsyncIterator[ChannelUnderTest]:
         from messagehandler.channels.volatile.webhook import WebhookChannel
 
         async with http_endpoint() as receiver:
@@ -131,7 +100,7 @@ def webhook(*, batch: bool) -> Factory:
 
 def event_grid(schema_name: str) -> Factory:
     @asynccontextmanager
-    async def factory(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnderTest]:
+    async def factory() -> AsyncIterator[ChannelUnderTest]:
         from messagehandler.channels.volatile.eventgrid import EventGridChannel, EventGridSchema
 
         async with http_endpoint() as receiver:
@@ -152,11 +121,10 @@ def event_grid(schema_name: str) -> Factory:
 
 
 @asynccontextmanager
-async def storage_queue(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnderTest]:
+async def storage_queue(connection_string: str) -> AsyncIterator[ChannelUnderTest]:
     from messagehandler.channels.transactional.storage_queue import StorageQueueChannel
 
-    azurite = request.getfixturevalue("azurite")
-    channel = StorageQueueChannel.from_connection_string(azurite.connection_string, f"contract-{uuid.uuid4().hex[:12]}")
+    channel = StorageQueueChannel.from_connection_string(connection_string, f"contract-{uuid.uuid4().hex[:12]}")
     receiver = channel.receiver(visibility_timeout=timedelta(seconds=30))
     try:
         yield ChannelUnderTest(channel, receiver_probe(receiver), ChannelKind.TRANSACTIONAL)
@@ -177,7 +145,7 @@ def broker_probe(broker: Any, address: str, decode: Callable[[Any], CloudEvent])
 
 
 @asynccontextmanager
-async def service_bus(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnderTest]:
+async def service_bus() -> AsyncIterator[ChannelUnderTest]:
     from messagehandler.channels.transactional.servicebus import ServiceBusChannel, encoded_size
     from messagehandler.channels.transactional.servicebus_messages import to_message
     from tests.support.amqp_broker import running_broker
@@ -200,7 +168,7 @@ async def service_bus(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUn
 
 
 @asynccontextmanager
-async def event_hubs(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnderTest]:
+async def event_hubs() -> AsyncIterator[ChannelUnderTest]:
     from messagehandler.channels.streaming.eventhubs import EventHubChannel, encoded_size, to_event_data
     from tests.support.amqp_broker import running_broker
     from tests.support.amqp_broker.eventhub_frames import padded_eventhub_frames
@@ -218,15 +186,3 @@ async def event_hubs(request: pytest.FixtureRequest) -> AsyncIterator[ChannelUnd
             )
         finally:
             await channel.close()
-
-
-CONTRACT_CHANNELS = [
-    pytest.param(in_process, id="in-process"),
-    pytest.param(webhook(batch=False), id="webhook"),
-    pytest.param(webhook(batch=True), id="webhook-batch"),
-    pytest.param(event_grid("cloudevent"), id="eventgrid-cloudevent"),
-    pytest.param(event_grid("eventgrid"), id="eventgrid-eventgrid"),
-    pytest.param(storage_queue, id="storage-queue", marks=pytest.mark.azurite),
-    pytest.param(service_bus, id="service-bus"),
-    pytest.param(event_hubs, id="event-hubs"),
-]

@@ -61,7 +61,7 @@ async def test_event_grid_schema_sends_the_payload_as_data(http_receiver: HttpRe
     assert event == {
         "id": sent[0].id,
         "subject": "Order/o-1",
-        "eventType": "ItemAdded",
+        "eventType": "messagehandler.testing.ItemAdded",
         "eventTime": sent[0].time.isoformat(),
         "dataVersion": "1",
         "data": json.loads(sent[0].data),

@@ -9,7 +9,8 @@ import pytest
 from messagehandler import EventSource
 from messagehandler.eventsource.positions import TypePosition, catch_up
 from samples.organization import OrganizationRegistered, OrganizationRenamed
-from tests.contract.test_event_source import ORG, _strictly_later_commit, history
+from tests.support.history import ORG, history
+from tests.support.history import strictly_later_commit as _strictly_later_commit
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,7 @@ async def test_each_event_carries_its_envelope_and_its_stream_as_partition_key(
     first = arrived[0].message
     assert first.content_type.startswith("application/cloudevents+json")
     assert first.id == sent[0].id
-    assert first.properties["cloudEvents_type"] == "ItemAdded"
+    assert first.properties["cloudEvents_type"] == "messagehandler.testing.ItemAdded"
     assert first.properties["cloudEvents_streamversion"] == 1
     assert broker.tokens() == [f"sb://127.0.0.1:{broker.port}/{HUB}"]
     assert channel.kind is ChannelKind.STREAMING
