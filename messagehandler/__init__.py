@@ -26,6 +26,7 @@ from messagehandler.errors import (
     ServiceUnavailableError,
     StreamIntegrityError,
     UnknownEventTypeError,
+    UnstorableEventError,
     UpcastError,
 )
 from messagehandler.events import (
@@ -73,6 +74,7 @@ __all__ = [
     "ServiceUnavailableError",
     "StreamIntegrityError",
     "UnknownEventTypeError",
+    "UnstorableEventError",
     "UpcastError",
     "__version__",
     "applies",

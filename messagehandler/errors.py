@@ -162,6 +162,27 @@ class SerializationError(MessageHandlerError):
     """An event could not be turned into its stored form, or its stored form back into an event."""
 
 
+class UnstorableEventError(SerializationError, ValueError):
+    """An event holds a value that would not read back as it was written, so it is not stored.
+
+    `field` is the path of the value (`lines[2].price`, or `metadata.who` for a metadata column),
+    `problem` what is wrong with it. Nothing of the append was written.
+    """
+
+    def __init__(
+        self, event_type: str, problem: str, *, field: str = "", stream: str | None = None, version: int | None = None
+    ) -> None:
+        self.event_type = event_type
+        self.field = field
+        self.problem = problem
+        self.stream = stream
+        self.version = version
+        where = f" (stream {stream!r}, version {version})" if stream is not None else ""
+        shown = field if len(field) <= 80 else f"{field[:60]}...{field[-12:]}"
+        what = f"field {shown!r}" if field else "its payload"
+        super().__init__(f"event of type {event_type!r}{where} cannot be stored: {what} {problem}; nothing was written")
+
+
 class HandlerDefinitionError(MessageHandlerError):
     """An aggregate's apply handler is declared in a way that cannot be dispatched."""
 

@@ -28,7 +28,9 @@ class Event(BaseModel):
     """
 
     __slots__ = ("_mh_metadata",)
-    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+    model_config = ConfigDict(
+        frozen=True, ser_json_bytes="base64", val_json_bytes="base64", ser_json_inf_nan="constants"
+    )
 
     __event_type__: ClassVar[str] = "Event"
     __schema_version__: ClassVar[int] = 1

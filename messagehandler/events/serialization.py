@@ -13,10 +13,11 @@ from typing import Protocol
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
-from messagehandler.errors import SerializationError, UnknownEventTypeError
+from messagehandler.errors import SerializationError, UnknownEventTypeError, UnstorableEventError
 from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
 from messagehandler.events.registry import EventTypeRegistry
+from messagehandler.events.round_trip import check_body, explain_failure
 
 
 class EventSerializer(Protocol):
@@ -36,9 +37,26 @@ class JsonEventSerializer:
         self.registry = registry if registry is not None else EventTypeRegistry()
 
     def serialize(self, event: Event) -> str:
+        """The event's payload as JSON, refused when it would not read back as it is.
+
+        Raises:
+            UnstorableEventError: a value would not survive the round trip (NaN, infinity, nesting
+                deeper than `round_trip.MAX_DEPTH`, an integer of more than 4,300 digits, a lone
+                surrogate); the error names the field.
+            SerializationError: the payload holds something JSON cannot express at all.
+        """
         try:
-            return event.model_dump_json()
+            body = event.model_dump_json()
         except (PydanticSerializationError, TypeError, ValueError) as error:
+            found = explain_failure(event)
+            if found is not None:
+                raise UnstorableEventError(
+                    type(event).__event_type__,
+                    found[1],
+                    field=found[0],
+                    stream=event.metadata.stream if event.has_metadata else None,
+                    version=event.metadata.version if event.has_metadata else None,
+                ) from error
             where = ""
             if event.has_metadata:
                 meta = event.metadata
@@ -46,6 +64,8 @@ class JsonEventSerializer:
             raise SerializationError(
                 f"event of type {type(event).__event_type__!r}{where} cannot be serialised to JSON: {error}"
             ) from error
+        check_body(event, body)
+        return body
 
     def deserialize(self, body: str, metadata: EventMetadata) -> Event:
         """Build the registered class from a stored body, upcasting old schema versions first."""
