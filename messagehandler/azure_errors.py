@@ -53,8 +53,8 @@ class RedactedCauseError(Exception):
 
     def __init__(self, error: BaseException, secrets: Iterable[str | bytes | None] = ()) -> None:
         self.error_type = f"{type(error).__module__}.{type(error).__qualname__}"
-        self.status = _status(error)
-        self.code = _code(error)
+        self.status = error_status(error)
+        self.code = error_code(error)
         super().__init__(f"{self.error_type}: {redact(str(error), secrets)}")
         self.__traceback__ = error.__traceback__
 
@@ -63,7 +63,8 @@ def _names(error: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(error).__mro__}
 
 
-def _status(error: BaseException) -> int | None:
+def error_status(error: BaseException) -> int | None:
+    """The HTTP status of an SDK error, when the service answered."""
     status = getattr(error, "status_code", None)
     if status is None:
         response = getattr(error, "response", None)
@@ -71,11 +72,23 @@ def _status(error: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def _code(error: BaseException) -> str | None:
+def error_code(error: BaseException) -> str | None:
+    """The service's error code (`EntityAlreadyExists`, `TableNotFound`, ...), when it sent one."""
     code = getattr(error, "error_code", None)
     if code is None:
         return None
     return str(getattr(code, "value", code))
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and the ones it wraps (azure-core's `inner_exception`, else `__cause__`)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        inner = getattr(current, "inner_exception", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__
 
 
 def reached_service(error: BaseException) -> bool:
@@ -87,20 +100,20 @@ def reached_service(error: BaseException) -> bool:
     """
     if isinstance(error, ServiceError):
         return error.reached_service
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError) or _names(current) & set(_NOT_SENT_NAMES):
-            return False
-        inner = getattr(current, "inner_exception", None)
-        current = inner if isinstance(inner, BaseException) else current.__cause__
-    return True
+    return not any(
+        isinstance(current, ConnectionRefusedError) or _names(current) & set(_NOT_SENT_NAMES)
+        for current in _chain(error)
+    )
+
+
+def timed_out(error: BaseException) -> bool:
+    """The client stopped waiting for an answer: a request that was sent may still be carried out later."""
+    return reached_service(error) and any(isinstance(current, TimeoutError) for current in _chain(error))
 
 
 def is_unavailable(error: BaseException) -> bool:
     """The service was unreachable, too slow, busy or failing on its side: worth retrying later."""
-    status = _status(error)
+    status = error_status(error)
     if status is not None:
         return status in _RETRY_STATUSES or status >= 500
     if isinstance(error, TimeoutError | ConnectionError):
@@ -126,7 +139,7 @@ def map_azure_error(
     if isinstance(error, MessageHandlerError):
         return error
     secrets = tuple(secrets)
-    status, code, names = _status(error), _code(error), _names(error)
+    status, code, names = error_status(error), error_code(error), _names(error)
     doing = f"{action} on {service}" if action else service
     text = f"{doing} failed: {describe_error(error, secrets)}"
     kind: type[ServiceError]
@@ -162,7 +175,7 @@ def azure_errors(
     except MessageHandlerError:
         raise
     except Exception as error:
-        if not _is_service_failure(error):
+        if not is_service_failure(error):
             raise
         secrets = tuple(secrets)
         raise map_azure_error(
@@ -170,7 +183,8 @@ def azure_errors(
         ) from RedactedCauseError(error, secrets)
 
 
-def _is_service_failure(error: BaseException) -> bool:
+def is_service_failure(error: BaseException) -> bool:
+    """An SDK, transport or timeout error, as opposed to a programming error no retry would fix."""
     if isinstance(error, TimeoutError | OSError):
         return True
     module = type(error).__module__

@@ -39,7 +39,7 @@ def describe_error(error: BaseException, secrets: Iterable[str | bytes | None] =
     if status is not None:
         parts.append(f"HTTP {status}")
     if code:
-        parts.append(str(code))
+        parts.append(str(getattr(code, "value", code)))
     if first_line:
         parts.append(first_line)
     return redact(": ".join(parts), secrets)

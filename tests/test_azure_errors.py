@@ -22,7 +22,7 @@ from azure.servicebus.exceptions import (
     ServiceBusServerBusyError,
 )
 
-from messagehandler.azure_errors import RedactedCauseError, azure_errors, map_azure_error, reached_service
+from messagehandler.azure_errors import RedactedCauseError, azure_errors, map_azure_error, reached_service, timed_out
 from messagehandler.errors import (
     AccessDeniedError,
     ConfigurationError,
@@ -147,3 +147,28 @@ def test_own_errors_and_programming_errors_pass_through() -> None:
         raise TypeError("a bug")
     with pytest.raises(asyncio.CancelledError), azure_errors("t"):
         raise asyncio.CancelledError
+
+
+def test_an_error_code_enum_is_shown_by_its_value() -> None:
+    from azure.data.tables import TableErrorCode
+
+    mapped = map_azure_error(http_error(403, TableErrorCode.AUTHORIZATION_FAILURE), "table 'Events'")
+
+    assert "AuthorizationFailure" in str(mapped)
+    assert "TableErrorCode" not in str(mapped)
+    assert mapped.code == "AuthorizationFailure"
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (ServiceResponseError("timed out", error=aiohttp.SocketTimeoutError("read")), True),
+        (TimeoutError(), True),
+        (ServiceRequestError("timed out", error=aiohttp.ConnectionTimeoutError("connect")), False),
+        (ServiceResponseError("connection reset"), False),
+        (http_error(503), False),
+    ],
+    ids=["read timeout", "asyncio timeout", "connect timeout (never sent)", "reset", "503"],
+)
+def test_a_timeout_is_told_apart_from_other_failures(error: BaseException, expected: bool) -> None:
+    assert timed_out(error) is expected

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 import pytest
-from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.data.tables.aio import TableClient
 
 from azurite.harness import AzuriteProcess
@@ -95,3 +95,20 @@ async def test_a_delay_holds_the_request(table_proxy: FaultProxy, azurite: Azuri
         table_proxy.inject(Fault.DELAY, match=b"GET ", delay=5.0, times=2)
         with pytest.raises(ServiceResponseError):
             await asyncio.wait_for(client.get_entity("p", "r"), timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "stored"),
+    [(Fault.ERROR_AFTER, 503, ["done"]), (Fault.ERROR_BEFORE, 400, [])],
+    ids=["after forwarding: done", "before forwarding: not done"],
+)
+async def test_an_injected_http_error_is_what_the_client_sees(
+    table_proxy: FaultProxy, azurite: AzuriteProcess, table: str, fault: Fault, status: int, stored: list[str]
+) -> None:
+    async with _client(table_proxy, azurite, table) as client:
+        await client.create_table()
+        table_proxy.inject(fault, match=b"POST ", status=status, code="Injected")
+        with pytest.raises(HttpResponseError) as raised:
+            await client.create_entity({"PartitionKey": "p", "RowKey": "done"})
+        assert raised.value.status_code == status
+    assert await _rows(azurite, table) == stored

@@ -1,7 +1,8 @@
 """The `messagehandler` console script: argument parsing, dispatch, exit codes and redacted errors.
 
 Exit codes: 0 success, 1 the work failed (damaged cache, storage error), 2 bad input (unknown
-option or stream type, missing or malformed settings), 130 interrupted.
+option or stream type, missing or malformed settings, credentials the store refused), 130 interrupted.
+Storage failures arrive as messagehandler errors already mapped by the event source.
 """
 
 from __future__ import annotations
@@ -126,17 +127,6 @@ def _command(name: str) -> Command:
     return run
 
 
-def _storage_error(error: Exception) -> str | None:
-    """A one-line account of an Azure SDK error, or None when the error is not one."""
-    if not type(error).__module__.startswith(("azure.", "aiohttp")):
-        return None
-    status = getattr(error, "status_code", None)
-    if status in (401, 403):
-        return "the store refused the credentials (check the account key or SAS in the connection string)"
-    first_line = (str(error).strip().splitlines() or [""])[0]
-    return f"storage error ({type(error).__name__}{f', HTTP {status}' if status else ''}): {first_line}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     redact = Redactor()
     out = _Redacting(sys.stdout, redact)
@@ -160,9 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"messagehandler {args.command}: interrupted", file=err)
         return 130
     except Exception as error:
-        message = _storage_error(error)
-        if message is None:
-            err.write("".join(traceback.format_exception(error)))
-            message = f"unexpected {type(error).__name__} (traceback above): {error}"
-        print(f"messagehandler {args.command}: error: {message}", file=err)
+        err.write("".join(traceback.format_exception(error)))
+        print(
+            f"messagehandler {args.command}: error: unexpected {type(error).__name__} (traceback above): {error}",
+            file=err,
+        )
         return 1

@@ -207,8 +207,11 @@ def test_a_wrong_key_is_reported_without_the_key(
 
     code, out, err = run(capsys, "stats", ORG, "--connection-string", wrong)
 
-    assert code == 1
-    assert "refused the credentials" in err
+    assert code == 2
+    assert "AccessDeniedError" not in err  # a message, not a traceback
+    assert "check the account key" in err
+    assert "Traceback" not in err
+    assert err.count("AuthorizationFailure") <= 1
     assert "AAAAAAAAAAAAAAAAAAAAAAAA" not in out + err
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, quote
 
@@ -13,8 +14,9 @@ from azure.data.tables import AccountSasPermissions, ResourceTypes, generate_acc
 from azure.data.tables.aio import TableServiceClient
 
 from azurite.harness import ACCOUNT_KEY, ACCOUNT_NAME, AzuriteProcess
-from messagehandler import ConfigurationError, EventTypeRegistry
-from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+from messagehandler import AccessDeniedError, ConfigurationError, EventTypeRegistry
+from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource, TableNotFoundError
+from messagehandler.eventsource.outbox import OutboxEntry
 from tests.eventsource.azure_tables_support import ALL_TYPES, ORG, history
 
 pytestmark = pytest.mark.azurite
@@ -135,3 +137,62 @@ def test_the_unredacted_network_trace_is_refused(azurite: AzuriteProcess) -> Non
         AzureTableStorageEventSource(
             azurite.table_endpoint, "events", AzureSasCredential(sas_token()), logging_enable=True
         )
+
+
+WRONG_KEY = base64.b64encode(b"not the account key, but shaped like one" * 2).decode()
+
+
+def every_operation(source: AzureTableStorageEventSource) -> list[Callable[[], Awaitable[object]]]:
+    """Each public operation of the source, as a call that reaches the service."""
+    entry = OutboxEntry(ORG, "acme", 1, 1, "W/\"datetime'2026-01-01T00%3A00%3A00Z'\"")
+
+    async def collect(rows: AsyncIterator[object]) -> list[object]:
+        return [row async for row in rows]
+
+    return [
+        lambda: source.append(ORG, "acme", 0, history("acme", 1)),
+        lambda: source.append(ORG, "acme", 1, history("acme", 1, start_version=2)),
+        lambda: source.load(ORG, "acme"),
+        lambda: collect(source.read_type(ORG)),
+        lambda: collect(source.read_changes(ORG)),
+        lambda: collect(source.stream_ids(ORG)),
+        lambda: collect(source.pending(ORG)),
+        lambda: source.clear(entry),
+    ]
+
+
+@pytest.mark.parametrize("create_table", [True, False])
+async def test_a_wrong_key_is_access_denied_for_every_operation_without_the_key_or_the_xml(
+    azurite: AzuriteProcess, drop_table: str, create_table: bool
+) -> None:
+    async with AzureTableStorageEventSource.from_connection_string(azurite.connection_string, drop_table) as good:
+        await good.load(ORG, "acme")  # the table exists
+    wrong = azurite.connection_string.replace(ACCOUNT_KEY, WRONG_KEY)
+    source = AzureTableStorageEventSource.from_connection_string(
+        wrong, drop_table, registry=EventTypeRegistry(ALL_TYPES), outbox=True, create_table=create_table, retry_total=0
+    )
+
+    async with source:
+        for operation in every_operation(source):
+            with pytest.raises(AccessDeniedError) as raised:
+                await operation()
+            message = str(raised.value)
+            assert raised.value.status == 403
+            assert f"table {drop_table!r}" in message
+            assert "check the account key" in message
+            assert "<?xml" not in message
+            assert "\n" not in message
+            for secret in (WRONG_KEY, WRONG_KEY[:12], ACCOUNT_KEY):
+                assert secret not in message
+                assert secret not in repr(raised.value.__cause__)
+
+
+async def test_a_missing_table_is_table_not_found_for_every_operation(azurite: AzuriteProcess, table_name: str) -> None:
+    source = AzureTableStorageEventSource.from_connection_string(
+        azurite.connection_string, table_name, registry=EventTypeRegistry(ALL_TYPES), outbox=True, create_table=False
+    )
+
+    async with source:
+        for operation in every_operation(source)[:-1]:  # Azurite answers a delete in a missing table with 204
+            with pytest.raises(TableNotFoundError, match=table_name):
+                await operation()

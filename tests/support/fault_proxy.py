@@ -10,6 +10,9 @@ a different piece of knowledge:
   and the connection cut: the client cannot know whether its request took effect.
 - `Fault.CUT_RESPONSE`: the first `cut_after` bytes of the answer are forwarded, then the connection is cut.
 - `Fault.DELAY`: the request is held for `delay` seconds before it is forwarded.
+- `Fault.ERROR_AFTER`: the request is forwarded and carried out, and the client gets an HTTP error
+  (`status`, `code`) instead of the service's answer, as from a gateway that failed on the way back.
+- `Fault.ERROR_BEFORE`: the client gets an HTTP error at once and the request is not forwarded.
 
 Faults are armed for the next `times` requests whose head contains `match` (for example `b"$batch"` for
 an entity group transaction, or `b"GET "`). HTTP/1.1 without pipelining is assumed, which is what the
@@ -21,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 
 class Fault(enum.Enum):
@@ -31,6 +36,8 @@ class Fault(enum.Enum):
     DROP_RESPONSE = "forward the request, drop the response, reset the connection"
     CUT_RESPONSE = "forward part of the response, then reset the connection"
     DELAY = "hold the request before forwarding it"
+    ERROR_AFTER = "forward the request, answer with an HTTP error instead of the service's response"
+    ERROR_BEFORE = "answer with an HTTP error without forwarding the request"
 
 
 @dataclass
@@ -40,6 +47,18 @@ class _Rule:
     times: int
     delay: float
     cut_after: int
+    status: int = 503
+    code: str = "ServerBusy"
+
+    def error_response(self) -> bytes:
+        body = json.dumps(
+            {"odata.error": {"code": self.code, "message": {"lang": "en-US", "value": f"injected {self.code}"}}}
+        ).encode()
+        head = (
+            f"HTTP/1.1 {self.status} {HTTPStatus(self.status).phrase}\r\nContent-Type: application/json;odata=minimalmetadata\r\n"
+            f"x-ms-error-code: {self.code}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        return head.encode() + body
 
 
 @dataclass(eq=False)
@@ -99,9 +118,11 @@ class FaultProxy:
         times: int = 1,
         delay: float = 0.0,
         cut_after: int = 64,
+        status: int = 503,
+        code: str = "ServerBusy",
     ) -> None:
         """Apply `fault` to the next `times` requests whose head contains `match` (any request if None)."""
-        self._rules.append(_Rule(fault, match, times, delay, cut_after))
+        self._rules.append(_Rule(fault, match, times, delay, cut_after, status, code))
 
     def clear(self) -> None:
         self._rules.clear()
@@ -178,6 +199,9 @@ class FaultProxy:
                     self.faulted.append(line)
                     if rule.fault is Fault.RESET_REQUEST:
                         return
+                    if rule.fault is Fault.ERROR_BEFORE:
+                        await _answer(connection.client, rule.error_response())
+                        return
                     if rule.fault is Fault.DELAY:
                         await asyncio.sleep(rule.delay)
             connection.server.write(data)
@@ -188,6 +212,9 @@ class FaultProxy:
             rule = connection.rule
             if rule is not None and rule.fault is Fault.DROP_RESPONSE:
                 return
+            if rule is not None and rule.fault is Fault.ERROR_AFTER:
+                await _answer(connection.client, rule.error_response())
+                return
             if rule is not None and rule.fault is Fault.CUT_RESPONSE:
                 connection.client.write(data[: rule.cut_after])
                 with contextlib.suppress(ConnectionError):
@@ -197,6 +224,15 @@ class FaultProxy:
             await connection.client.drain()
             connection.rule = None
             connection.at_request_start = True
+
+
+async def _answer(writer: asyncio.StreamWriter, response: bytes) -> None:
+    """Send a whole response and close the connection gracefully, so the client reads all of it."""
+    writer.write(response)
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:

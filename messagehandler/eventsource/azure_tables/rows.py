@@ -30,6 +30,16 @@ EVENT_ID = "EventId"
 _CHUNK_NAMES = [BODY, *(f"{BODY}_{n}" for n in range(1, 300))]
 
 
+def version_of(value: Any) -> int:
+    """A `Version` column as an int, whether stored as Int32 or as Int64 (the SDK wraps those in an EntityProperty)."""
+    return int(getattr(value, "value", value))
+
+
+def text_of(value: Any) -> str:
+    """A string column that other clients may store as another Edm type (an `EventId` Guid) as text."""
+    return value if isinstance(value, str) else str(getattr(value, "value", value))
+
+
 def row_key(stream_id: str, version: int) -> str:
     return f"{stream_id}_{version:0{VERSION_DIGITS}d}"
 

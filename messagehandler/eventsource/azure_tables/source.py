@@ -12,29 +12,31 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Self
 
 from azure.core import MatchConditions
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import (
-    HttpResponseError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
-from azure.data.tables import TableTransactionError, UpdateMode
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
-from messagehandler.errors import ConcurrencyError, ConfigurationError
+from messagehandler.azure_errors import RedactedCauseError, azure_errors, map_azure_error
+from messagehandler.azure_errors import error_code as error_code_of
+from messagehandler.errors import (
+    ConcurrencyError,
+    ConfigurationError,
+    NotCommittedError,
+    OutcomeUnknownError,
+    ServiceUnavailableError,
+)
 from messagehandler.events.event import Event
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.appends import check_append
+from messagehandler.eventsource.azure_tables.conflicts import Failed, classify
 from messagehandler.eventsource.azure_tables.errors import TableNotFoundError, TooManyEntitiesError
 from messagehandler.eventsource.azure_tables.limits import MAX_VERSION, check_transaction
 from messagehandler.eventsource.azure_tables.merge import merge
@@ -56,12 +58,15 @@ from messagehandler.eventsource.azure_tables.rows import (
     from_entity,
     row_key,
     stream_end,
+    text_of,
     to_entity,
+    version_of,
 )
 from messagehandler.eventsource.azure_tables.sharding import check_shards, partition_key, partition_keys
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.protocol import EventStream
+from messagehandler.redaction import describe_error
 
 _log = logging.getLogger(__name__)
 
@@ -73,11 +78,10 @@ _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 _RANGE = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
 _PARTITION = "PartitionKey eq @pk"
 _PARTITION_SINCE = "PartitionKey eq @pk and Timestamp ge @since"
-_FIRST_ROWS = "PartitionKey eq @pk and Version eq @first"
 _CHECK_COLUMNS = [SOURCE_ID, VERSION, EVENT_ID]
 _OUTBOX_RACE_ATTEMPTS = 8
 """Appends retried when the outbox row changed between reading and writing it (a publisher cleared it)."""
-_OUTBOX_RACE_CODES = frozenset({"EntityAlreadyExists", "UpdateConditionNotSatisfied", "ResourceNotFound"})
+_SECRET_PARTS = re.compile(r"(?i)(?:AccountKey|SharedAccessSignature|sig)=([^;&\s]+)")
 
 
 def _check_client_kwargs(client_kwargs: dict[str, Any]) -> None:
@@ -87,13 +91,6 @@ def _check_client_kwargs(client_kwargs: dict[str, Any]) -> None:
             "Authorization headers unredacted; use the redacted HTTP log instead (logger "
             "'azure.core.pipeline.policies.http_logging_policy' at INFO)"
         )
-
-
-def _ambiguous(error: Exception) -> bool:
-    """Errors after which the transaction may or may not have been committed."""
-    if isinstance(error, ServiceRequestError | ServiceResponseError | TimeoutError):
-        return True
-    return isinstance(error, HttpResponseError) and (error.status_code or 0) >= 500
 
 
 class AzureTableStorageEventSource:
@@ -140,7 +137,18 @@ class AzureTableStorageEventSource:
                 f"cannot use the endpoint or credential given for table {table_name!r}: expected an "
                 "https://<account>.table.core.windows.net URL and a key, SAS or token credential"
             ) from None
-        self._setup(client, table_name, registry, serializer, shards, create_table, page_size, body_chunk_chars, outbox)
+        self._setup(
+            client,
+            table_name,
+            registry,
+            serializer,
+            shards,
+            create_table,
+            page_size,
+            body_chunk_chars,
+            outbox,
+            _credential_secrets(credential),
+        )
 
     @classmethod
     def from_connection_string(
@@ -169,8 +177,9 @@ class AzureTableStorageEventSource:
                 "(its value is not shown because it holds a secret)"
             ) from None
         source = cls.__new__(cls)
+        secrets = (conn_str, *_SECRET_PARTS.findall(conn_str))
         source._setup(
-            client, table_name, registry, serializer, shards, create_table, page_size, body_chunk_chars, outbox
+            client, table_name, registry, serializer, shards, create_table, page_size, body_chunk_chars, outbox, secrets
         )
         return source
 
@@ -185,6 +194,7 @@ class AzureTableStorageEventSource:
         page_size: int,
         body_chunk_chars: int,
         outbox: bool,
+        secrets: tuple[str, ...],
     ) -> None:
         if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigurationError(f"page_size must be an int from 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
@@ -202,6 +212,8 @@ class AzureTableStorageEventSource:
         self._table_ready = False
         self._table_lock = asyncio.Lock()
         self._outbox = outbox
+        self._service = f"table {table_name!r}"
+        self._secrets = secrets
 
     def __repr__(self) -> str:
         return (
@@ -225,6 +237,23 @@ class AzureTableStorageEventSource:
     async def append(
         self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]
     ) -> OutboxEntry | None:
+        """Store `events` in one entity group transaction after `expected_version`.
+
+        Every error but `OutcomeUnknownError` means nothing of the append was stored.
+
+        Raises:
+            ConcurrencyError: another writer appended first; nothing was stored.
+            UnstorableEventError: an event would not read back as it is; nothing was written.
+            TableLimitError: the transaction would exceed a Table Storage limit; nothing was written.
+            InvalidKeyError: the stream type or id cannot be a Table Storage key.
+            NotCommittedError: the request never reached the service, or reading back proved that
+                nothing was stored; the same append can be retried as it is.
+            OutcomeUnknownError: the service may have stored the events and reading them back failed;
+                reload before deciding (retrying the same append is safe: stored event ids are not
+                written twice).
+            AccessDeniedError: the credentials were refused.
+            TableNotFoundError: the table does not exist and `create_table` is off.
+        """
         check_append(stream_type, stream_id, expected_version, events)
         if not events:
             return None
@@ -243,10 +272,11 @@ class AzureTableStorageEventSource:
                     "one of them is the stream's outbox row: with the outbox on, one append holds at most 99 events"
                 )
             raise
-        await self._ready()
-        if expected_version > 0 and not await self._row_exists(partition, stream_id, expected_version):
-            actual = await self._last_version(partition, stream_id, 1)
-            raise ConcurrencyError(stream_type, stream_id, expected_version, actual)
+        with self._before_sending(stream):
+            await self._ready()
+            if expected_version > 0 and not await self._row_exists(partition, stream_id, expected_version):
+                actual = await self._last_version(partition, stream_id, 1)
+                raise ConcurrencyError(stream_type, stream_id, expected_version, actual)
         operations: list[Any] = [("create", entity) for entity in entities]
         outbox_operation: Any = None if outbox_row is None else ("create", outbox_row)
         for _ in range(_OUTBOX_RACE_ATTEMPTS):
@@ -254,25 +284,14 @@ class AzureTableStorageEventSource:
                 result = await self._client.submit_transaction(
                     operations if outbox_operation is None else [*operations, outbox_operation]
                 )
-            except TableTransactionError as error:
-                code = getattr(error, "error_code", None)
-                if code == "TableNotFound":
-                    raise TableNotFoundError(self._table_name) from None
-                if (
-                    outbox_row is not None
-                    and getattr(error, "index", None) == len(entities)
-                    and code in _OUTBOX_RACE_CODES
-                ):
-                    outbox_operation = await self._outbox_operation(partition, stream_id, outbox_row)
+            except Exception as error:
+                failed = classify(error, event_rows=len(entities), with_outbox=outbox_row is not None)
+                if failed is Failed.OUTBOX_ROW_CHANGED:
+                    assert outbox_row is not None
+                    with self._before_sending(stream):
+                        outbox_operation = await self._outbox_operation(partition, stream_id, outbox_row)
                     continue
-                if code != "EntityAlreadyExists":
-                    raise
-                await self._settle_conflict(stream_type, stream_id, expected_version, partition, events)
-                return await self._read_outbox_entry(stream_type, partition, stream_id)
-            except (HttpResponseError, ServiceRequestError, ServiceResponseError, TimeoutError) as error:
-                if not _ambiguous(error):
-                    raise
-                await self._settle_unknown_outcome(stream_type, stream_id, expected_version, partition, events, error)
+                await self._settle(failed, error, stream_type, stream_id, expected_version, partition, events)
                 return await self._read_outbox_entry(stream_type, partition, stream_id)
             _log.debug("appended %d events to %s, versions %d..%d", len(events), stream, first, last)
             if outbox_row is None:
@@ -280,11 +299,113 @@ class AzureTableStorageEventSource:
             return OutboxEntry(stream_type, stream_id, outbox_operation[1][FROM_VERSION], last, result[-1]["etag"])
         raise ConcurrencyError(stream_type, stream_id, expected_version, None)
 
+    @contextlib.contextmanager
+    def _before_sending(self, stream: str) -> Iterator[None]:
+        """Failures before the transaction is sent: nothing can have been stored."""
+        try:
+            with self._errors(f"append to {stream}"):
+                yield
+        except NotCommittedError:
+            raise
+        except ServiceUnavailableError as error:
+            raise NotCommittedError(
+                f"append to {stream} was not committed: {error}", service=self._service, reached_service=False
+            ) from error
+
+    def _errors(self, action: str) -> contextlib.AbstractContextManager[None]:
+        return azure_errors(
+            self._service,
+            action=action,
+            secrets=self._secrets,
+            not_found=lambda: TableNotFoundError(self._table_name),
+        )
+
+    async def _settle(
+        self,
+        failed: Failed,
+        error: Exception,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        partition: str,
+        events: Sequence[Event],
+    ) -> None:
+        """Act on a failed transaction: raise what it means, or return when our events are stored after all."""
+        stream = f"{stream_type}/{stream_id}"
+        cause = RedactedCauseError(error, self._secrets)
+        match failed:
+            case Failed.NOT_A_SERVICE_FAILURE:
+                raise error
+            case Failed.TABLE_MISSING:
+                raise TableNotFoundError(self._table_name) from cause
+            case Failed.NOT_SENT:
+                raise NotCommittedError(
+                    f"append to {stream} on {self._service} was not committed: the request never reached the "
+                    f"service ({describe_error(error, self._secrets)}); retry it as it is",
+                    service=self._service,
+                    reached_service=False,
+                ) from cause
+            case Failed.REFUSED | Failed.OUTBOX_ROW_CHANGED:
+                raise map_azure_error(
+                    error, self._service, action=f"append to {stream}", secrets=self._secrets
+                ) from cause
+            case Failed.VERSION_ROW_EXISTS | Failed.AMBIGUOUS | Failed.TIMED_OUT:
+                stored = await self._read_back(stream, partition, stream_id, events, error, cause)
+        ours = [event.metadata.event_id for event in events]
+        if stored == ours:
+            _log.info("append to %s failed (%s) but was stored: same event ids, not written again", stream, failed.name)
+            return
+        if not stored and failed is Failed.AMBIGUOUS:
+            raise NotCommittedError(
+                f"append to {stream} on {self._service} failed ({describe_error(error, self._secrets)}) and reading "
+                "back showed nothing was stored; retry it as it is",
+                service=self._service,
+            ) from cause
+        if not stored and failed is Failed.TIMED_OUT:
+            raise OutcomeUnknownError(
+                f"append to {stream} on {self._service} timed out ({describe_error(error, self._secrets)}) and is not "
+                "stored yet, but the request may still be carried out; reload the aggregate before deciding "
+                "(retrying the same append stores nothing twice)",
+                service=self._service,
+            ) from cause
+        actual = await self._last_version_or_none(partition, stream_id, expected_version + 1)
+        raise ConcurrencyError(stream_type, stream_id, expected_version, actual)
+
+    async def _read_back(
+        self,
+        stream: str,
+        partition: str,
+        stream_id: str,
+        events: Sequence[Event],
+        error: Exception,
+        cause: RedactedCauseError,
+    ) -> list[str]:
+        try:
+            with self._errors(f"read back the append to {stream}"):
+                return await self._stored_event_ids(partition, stream_id, events)
+        except ServiceUnavailableError as unavailable:
+            _log.warning("outcome of an append to %s is unknown and could not be checked: %s", stream, unavailable)
+            raise OutcomeUnknownError(
+                f"append to {stream} on {self._service} failed ({describe_error(error, self._secrets)}) and may "
+                f"or may not be stored: reading it back failed too ({unavailable}); reload the aggregate before "
+                "deciding (retrying the same append stores nothing twice)",
+                service=self._service,
+                status=unavailable.status,
+                code=unavailable.code,
+            ) from cause
+
+    async def _last_version_or_none(self, partition: str, stream_id: str, from_version: int) -> int | None:
+        """The stream's last version for a ConcurrencyError; None when even that cannot be read."""
+        try:
+            with self._errors("read the last version"):
+                return await self._last_version(partition, stream_id, from_version) or None
+        except ServiceUnavailableError:
+            return None
+
     async def _outbox_operation(self, partition: str, stream_id: str, row: dict[str, Any]) -> Any:
         """Create the outbox row, or extend the unpublished one there, guarded by its ETag."""
-        try:
-            existing = await self._client.get_entity(partition, outbox_row_key(stream_id))
-        except ResourceNotFoundError:
+        existing = await self._get_entity(partition, outbox_row_key(stream_id))
+        if existing is None:
             return ("create", row)
         extended = {**row, FROM_VERSION: min(existing[FROM_VERSION], row[FROM_VERSION])}
         options = {
@@ -294,14 +415,28 @@ class AzureTableStorageEventSource:
         }
         return ("update", extended, options)
 
+    async def _get_entity(self, partition: str, row_key: str, select: list[str] | None = None) -> Any:
+        """One row, or None when it does not exist (a missing table still raises TableNotFoundError)."""
+        try:
+            return await self._client.get_entity(partition, row_key, select=select)
+        except ResourceNotFoundError as error:
+            if error_code_of(error) == "TableNotFound":
+                raise
+            return None
+
     async def _read_outbox_entry(self, stream_type: str, partition: str, stream_id: str) -> OutboxEntry | None:
+        """The outbox entry after a settled append; None (the relay will find it) when it cannot be read now."""
         if not self._outbox:
             return None
         try:
-            row = await self._client.get_entity(partition, outbox_row_key(stream_id))
-        except ResourceNotFoundError:
+            with self._errors(f"read the outbox row of {stream_type}/{stream_id}"):
+                row = await self._get_entity(partition, outbox_row_key(stream_id))
+        except ServiceUnavailableError as error:
+            _log.warning(
+                "append to %s/%s is stored; its outbox row could not be read: %s", stream_type, stream_id, error
+            )
             return None
-        return entry_from_row(stream_type, row)
+        return None if row is None else entry_from_row(stream_type, row)
 
     @property
     def outbox_enabled(self) -> bool:
@@ -314,82 +449,43 @@ class AzureTableStorageEventSource:
         for partition in partition_keys(stream_type, self._shards):
             params = {"pk": partition, "lo": OUTBOX_RANGE_START, "hi": OUTBOX_RANGE_END}
             select = [SOURCE_ID, FROM_VERSION, TO_VERSION]
-            entries.extend(
-                [entry_from_row(stream_type, row) async for row in self._query(_RANGE, params, select=select)]
-            )
+            rows = self._query(_RANGE, params, select=select, action=f"read the outbox of {stream_type}")
+            entries.extend([entry_from_row(stream_type, row) async for row in rows])
         for entry in sorted(entries, key=lambda e: e.stream_id):
             yield entry
 
     async def clear(self, entry: OutboxEntry) -> bool:
         partition = partition_key(entry.stream_type, entry.stream_id, self._shards)
-        try:
-            await self._client.delete_entity(
-                partition,
-                outbox_row_key(entry.stream_id),
-                etag=entry.token,
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except ResourceModifiedError:
-            return False
+        with self._errors(f"clear the outbox row of {entry.stream}"):
+            try:
+                await self._client.delete_entity(
+                    partition,
+                    outbox_row_key(entry.stream_id),
+                    etag=entry.token,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceModifiedError:
+                return False
+            except ResourceNotFoundError as error:
+                if error_code_of(error) == "TableNotFound":
+                    raise
         return True
-
-    async def _settle_conflict(
-        self, stream_type: str, stream_id: str, expected_version: int, partition: str, events: Sequence[Event]
-    ) -> None:
-        if await self._already_stored(partition, stream_id, events):
-            _log.info("append to %s/%s was already stored (same event ids); not written again", stream_type, stream_id)
-            return
-        actual = await self._last_version(partition, stream_id, expected_version + 1)
-        raise ConcurrencyError(stream_type, stream_id, expected_version, actual or None)
-
-    async def _settle_unknown_outcome(
-        self,
-        stream_type: str,
-        stream_id: str,
-        expected_version: int,
-        partition: str,
-        events: Sequence[Event],
-        error: Exception,
-    ) -> None:
-        stream = f"{stream_type}/{stream_id}"
-        try:
-            stored = await self._stored_event_ids(partition, stream_id, events)
-        except Exception:
-            _log.warning("outcome of an append to %s is unknown and could not be checked", stream)
-            raise error from None
-        if stored == [e.metadata.event_id for e in events]:
-            _log.info("append to %s failed ambiguously (%s) but was committed", stream, type(error).__name__)
-            return
-        if not stored:
-            raise error
-        actual = await self._last_version(partition, stream_id, expected_version + 1)
-        raise ConcurrencyError(stream_type, stream_id, expected_version, actual or None) from error
-
-    async def _already_stored(self, partition: str, stream_id: str, events: Sequence[Event]) -> bool:
-        return await self._stored_event_ids(partition, stream_id, events) == [e.metadata.event_id for e in events]
 
     async def _stored_event_ids(self, partition: str, stream_id: str, events: Sequence[Event]) -> list[str]:
         first, last = events[0].metadata.version, events[-1].metadata.version
         params = {"pk": partition, "lo": row_key(stream_id, first), "hi": row_key(stream_id, last + 1)}
-        return [
-            row[EVENT_ID]
-            async for row in self._query(_RANGE, params, select=_CHECK_COLUMNS)
-            if row.get(SOURCE_ID) == stream_id
-        ]
+        rows = self._query(_RANGE, params, select=_CHECK_COLUMNS, action="read back event ids")
+        return [text_of(row[EVENT_ID]) async for row in rows if row.get(SOURCE_ID) == stream_id]
 
     async def _row_exists(self, partition: str, stream_id: str, version: int) -> bool:
-        try:
-            await self._client.get_entity(partition, row_key(stream_id, version), select=[VERSION])
-        except ResourceNotFoundError:
-            return False
-        return True
+        return await self._get_entity(partition, row_key(stream_id, version), select=[VERSION]) is not None
 
     async def _last_version(self, partition: str, stream_id: str, from_version: int) -> int:
         params = {"pk": partition, "lo": row_key(stream_id, from_version), "hi": stream_end(stream_id)}
         last = 0
-        async for row in self._query(_RANGE, params, select=[SOURCE_ID, VERSION]):
+        async for row in self._query(_RANGE, params, select=[SOURCE_ID, VERSION], action="read the last version"):
             if row.get(SOURCE_ID) == stream_id:
-                last = max(last, row[VERSION])
+                last = max(last, version_of(row[VERSION]))
         return last
 
     async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
@@ -405,7 +501,7 @@ class AzureTableStorageEventSource:
         }
         deserialize = self._serializer.deserialize
         events: list[Event] = []
-        async for row in self._query(_RANGE, params):
+        async for row in self._query(_RANGE, params, action=f"load {stream_type}/{stream_id}"):
             if row[SOURCE_ID] == stream_id:
                 meta, body = from_entity(row, stream_type)
                 events.append(deserialize(body, meta))
@@ -431,10 +527,11 @@ class AzureTableStorageEventSource:
         """
         deserialize = self._serializer.deserialize
         open_streams: list[tuple[str, str, list[Event]]] = []
+        action = f"read partition {partition!r}"
         if since is None:
-            rows = self._query(_PARTITION, {"pk": partition})
+            rows = self._query(_PARTITION, {"pk": partition}, action=action)
         else:
-            rows = self._query(_PARTITION_SINCE, {"pk": partition, "since": since})
+            rows = self._query(_PARTITION_SINCE, {"pk": partition, "since": since}, action=action)
         async for row in rows:
             key = row["RowKey"]
             if is_outbox_row(key):
@@ -459,23 +556,29 @@ class AzureTableStorageEventSource:
             yield stream_id
 
     async def _first_rows(self, partition: str) -> AsyncIterator[str]:
-        async for row in self._query(_FIRST_ROWS, {"pk": partition, "first": 1}, select=[SOURCE_ID]):
-            yield row[SOURCE_ID]
+        """The SourceId of each version-1 row, read as narrow rows and filtered here.
+
+        Other clients store `Version` as Int32 or as Int64, and a filter matches one type only
+        (`Version eq 1` or `Version eq 1L`); Azurite fails a query comparing an Int64 literal with
+        an Int32 column, so the comparison is made on this side.
+        """
+        rows = self._query(_PARTITION, {"pk": partition}, select=[SOURCE_ID, VERSION], action="list stream ids")
+        async for row in rows:
+            version = row.get(VERSION)
+            if version is not None and version_of(version) == 1:
+                yield text_of(row[SOURCE_ID])
 
     async def _query(
-        self, query_filter: str, parameters: dict[str, Any], *, select: list[str] | None = None
+        self, query_filter: str, parameters: dict[str, Any], *, select: list[str] | None = None, action: str
     ) -> AsyncIterator[Any]:
-        pager = self._client.query_entities(
-            query_filter, parameters=parameters, select=select, results_per_page=self._page_size
-        )
-        try:
+        """Rows page by page; failures are mapped to messagehandler errors naming the table and `action`."""
+        with self._errors(action):
+            pager = self._client.query_entities(
+                query_filter, parameters=parameters, select=select, results_per_page=self._page_size
+            )
             async for page in pager.by_page():
                 async for row in page:
                     yield row
-        except ResourceNotFoundError as error:
-            if getattr(error, "error_code", None) == "TableNotFound":
-                raise TableNotFoundError(self._table_name) from None
-            raise
 
     async def _ready(self) -> None:
         if self._table_ready:
@@ -484,7 +587,7 @@ class AzureTableStorageEventSource:
             if self._table_ready:
                 return
             if self._create_table:
-                with contextlib.suppress(ResourceExistsError):
+                with self._errors("create the table"), contextlib.suppress(ResourceExistsError):
                     await self._client.create_table()
             self._table_ready = True
 
@@ -497,6 +600,15 @@ class AzureTableStorageEventSource:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _credential_secrets(credential: object) -> tuple[str, ...]:
+    """The secret strings a credential holds, to be masked in every message."""
+    if isinstance(credential, AzureNamedKeyCredential):
+        return (credential.named_key.key,)
+    if isinstance(credential, AzureSasCredential):
+        return (credential.signature, *_SECRET_PARTS.findall(credential.signature))
+    return ()
 
 
 def _check_table_name(table_name: object) -> None:
