@@ -3,7 +3,7 @@
     4 + 2 x len(PartitionKey + RowKey) + sum over properties of (8 + 2 x len(name) + value size)
 
 with strings costing 4 + 2 x length, Int32 4 and DateTime 8. The properties are those of the row
-layout in `messagehandler.eventsource.azure_tables.rows`; the body is counted as split over
+layout in `messagehandler.eventsource.rows`; the body is counted as split over
 `Body`, `Body_1`, ... chunks of 32,000 characters.
 """
 

@@ -1,7 +1,32 @@
-"""Event sources: the `EventSource` protocol and its implementations."""
+"""Event sources: the `EventSource` protocol, its in-memory implementation, and the rules they share."""
 
 from messagehandler.eventsource.keys import InvalidKeyError, validate_stream
+from messagehandler.eventsource.limit_errors import (
+    EntityTooLargeError,
+    PropertyTooLargeError,
+    TableLimitError,
+    TooManyEntitiesError,
+    TooManyPropertiesError,
+    TransactionTooLargeError,
+    VersionLimitError,
+)
+from messagehandler.eventsource.limits import DEFAULT_LIMITS, TableLimits
 from messagehandler.eventsource.memory import InMemoryEventSource
 from messagehandler.eventsource.protocol import EventSource, EventStream
 
-__all__ = ["EventSource", "EventStream", "InMemoryEventSource", "InvalidKeyError", "validate_stream"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "EntityTooLargeError",
+    "EventSource",
+    "EventStream",
+    "InMemoryEventSource",
+    "InvalidKeyError",
+    "PropertyTooLargeError",
+    "TableLimitError",
+    "TableLimits",
+    "TooManyEntitiesError",
+    "TooManyPropertiesError",
+    "TransactionTooLargeError",
+    "VersionLimitError",
+    "validate_stream",
+]

@@ -1,11 +1,16 @@
-"""Checks every event source makes before an append, so they all refuse the same bad input."""
+"""Checks every event source makes before an append, so they all refuse the same bad input.
+
+These hold whatever the store's limits: events stamped for the stream in order, keys a store can hold,
+and metadata text a store can encode. Size limits are separate (`messagehandler.eventsource.limits`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from messagehandler.errors import StreamIntegrityError
+from messagehandler.errors import StreamIntegrityError, UnstorableEventError
 from messagehandler.events.event import Event
+from messagehandler.events.metadata import EventMetadata
 from messagehandler.eventsource.keys import validate_stream
 
 
@@ -38,3 +43,29 @@ def check_append(stream_type: str, stream_id: str, expected_version: int, events
                 stream,
                 meta.version,
             )
+        _check_text(meta, stream)
+
+
+_TEXT_COLUMNS = ("event_id", "event_type", "who", "causation_id", "correlation_id", "tenant_id", "encryption_key_id")
+
+
+def _check_text(meta: EventMetadata, stream: str) -> None:
+    """Metadata that no store could encode (a lone surrogate) is refused, naming the field."""
+    for name in _TEXT_COLUMNS:
+        value = getattr(meta, name)
+        if value is None or (isinstance(value, str) and value.isascii()):
+            continue
+        if not isinstance(value, str):
+            problem = f"is a {type(value).__name__}, not a string"
+        else:
+            try:
+                value.encode("utf-8")
+                continue
+            except UnicodeEncodeError as error:
+                problem = (
+                    f"holds a lone surrogate {value[error.start]!r} at position {error.start}, "
+                    "which no store can encode"
+                )
+        raise UnstorableEventError(
+            meta.event_type, problem, field=f"metadata.{name}", stream=stream, version=meta.version
+        )

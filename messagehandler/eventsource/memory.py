@@ -2,6 +2,8 @@
 
 Events are serialised on append and deserialised on load, exactly as a durable store would, so a
 payload that cannot be stored fails here in tests and a loaded event never aliases an emitted one.
+Appends are checked against Table Storage's limits by default, on the very rows the Table Storage
+source would write, so what passes here passes in production.
 """
 
 from __future__ import annotations
@@ -17,14 +19,23 @@ from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.appends import check_append
 from messagehandler.eventsource.keys import validate_stream
+from messagehandler.eventsource.limits import DEFAULT_LIMITS, TableLimits, check_rows, surely_within
 from messagehandler.eventsource.outbox import OutboxEntry
+from messagehandler.eventsource.outbox_rows import outbox_entity
 from messagehandler.eventsource.protocol import EventStream
+from messagehandler.eventsource.rows import BODY_CHUNK_CHARS, to_entity
 
 _Row = tuple[EventMetadata, str]
 
 
 class InMemoryEventSource:
-    """Implements `EventSource` in process memory; the default for tests and embedded use."""
+    """Implements `EventSource` in process memory; the default for tests and embedded use.
+
+    `limits` are the Table Storage limits every append is checked against (entities and bytes per
+    transaction, entity size, properties per entity, string property length), the same as the Table
+    Storage source's, with the same errors. Pass `limits=None` for unit tests that want none; the key
+    rules and the round-trip rule of event payloads hold regardless.
+    """
 
     def __init__(
         self,
@@ -32,7 +43,9 @@ class InMemoryEventSource:
         *,
         serializer: EventSerializer | None = None,
         outbox: bool = False,
+        limits: TableLimits | None = DEFAULT_LIMITS,
     ) -> None:
+        self._limits = limits
         self._serializer: EventSerializer = serializer if serializer is not None else JsonEventSerializer(registry)
         self._streams: dict[str, dict[str, list[_Row]]] = {}
         self._outbox_enabled = outbox
@@ -52,6 +65,9 @@ class InMemoryEventSource:
             return None
         serialize = self._serializer.serialize
         bodies = [serialize(event) for event in events]
+        if not surely_within(events, bodies, self._limits):
+            assert self._limits is not None
+            self._check_limits(stream_type, stream_id, expected_version, events, bodies, self._limits)
         stored_at = self._commit_time()
         rows = [(event.metadata.with_stored_at(stored_at), body) for event, body in zip(events, bodies, strict=True)]
         streams = self._streams.setdefault(stream_type, {})
@@ -65,6 +81,23 @@ class InMemoryEventSource:
         else:
             streams[stream_id] = rows
         return self._record_outbox(stream_type, stream_id, expected_version + 1, expected_version + len(rows))
+
+    def _check_limits(
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        bodies: list[str],
+        limits: TableLimits,
+    ) -> None:
+        rows = [
+            to_entity(stream_type, event, body, BODY_CHUNK_CHARS) for event, body in zip(events, bodies, strict=True)
+        ]
+        outbox_row = None
+        if self._outbox_enabled:
+            outbox_row = outbox_entity(stream_type, stream_id, expected_version + 1, expected_version + len(events))
+        check_rows(f"{stream_type}/{stream_id}", rows, limits, outbox_row=outbox_row)
 
     def _record_outbox(self, stream_type: str, stream_id: str, first: int, last: int) -> OutboxEntry | None:
         if not self._outbox_enabled:

@@ -222,9 +222,30 @@ class EventSourceContract(RoundTripContract):
             (STREAM_TYPE, "a\x7fb"),
             (STREAM_TYPE, ""),
             (STREAM_TYPE, "x" * 502),
+            (STREAM_TYPE, "\U0001f600" * 251),
+            (STREAM_TYPE, "a\ud800b"),
             (STREAM_TYPE, "$outbox_a"),
             ("Org/Sub", "a"),
             ("", "a"),
+            ("\U0001f600" * 255, "a"),
+            ("T\udc00", "a"),
+        ],
+        ids=[
+            "slash",
+            "backslash",
+            "hash",
+            "question mark",
+            "newline",
+            "delete",
+            "empty id",
+            "502 characters",
+            "251 emoji (502 UTF-16 units)",
+            "lone surrogate in the id",
+            "reserved prefix",
+            "slash in the type",
+            "empty type",
+            "255 emoji type (510 UTF-16 units)",
+            "lone surrogate in the type",
         ],
     )
     async def test_invalid_keys_are_refused_and_nothing_is_written(
@@ -237,11 +258,18 @@ class EventSourceContract(RoundTripContract):
         with pytest.raises(InvalidKeyError):
             await event_source.load(stream_type, stream_id)
 
-    async def test_the_longest_valid_id_round_trips(self, event_source: EventSource) -> None:
-        stream_id = "x" * 501
-        await event_source.append(STREAM_TYPE, stream_id, 0, history(stream_id, 1))
+    @pytest.mark.parametrize(
+        ("stream_type", "stream_id"),
+        [(STREAM_TYPE, "x" * 501), (STREAM_TYPE, "\U0001f600" * 250 + "x"), ("\U0001f600" * 254 + "x", "a")],
+        ids=["501 characters", "250 emoji and one more unit", "509-unit type"],
+    )
+    async def test_the_longest_valid_keys_round_trip(
+        self, event_source: EventSource, stream_type: str, stream_id: str
+    ) -> None:
+        await event_source.append(stream_type, stream_id, 0, history(stream_id, 2, stream_type=stream_type))
 
-        assert len(await event_source.load(STREAM_TYPE, stream_id)) == 1
+        assert len(await event_source.load(stream_type, stream_id)) == 2
+        assert [i async for i in event_source.stream_ids(stream_type)] == [stream_id]
 
     async def test_events_of_another_stream_are_refused(self, event_source: EventSource) -> None:
         with pytest.raises(StreamIntegrityError, match=f"{STREAM_TYPE}/other"):

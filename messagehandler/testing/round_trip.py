@@ -8,6 +8,7 @@ of what reads back must load back equal. `EventSourceContract` includes these te
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -66,6 +67,16 @@ class Sensor(EventSourced, stream_type=SENSOR):
         self.values.append(event.value)
 
 
+METADATA_COLUMNS = ("who", "causation_id", "correlation_id", "tenant_id", "encryption_key_id", "event_id")
+
+
+def with_metadata(event: Event, **changes: Any) -> Event:
+    """A copy of a stamped event whose metadata has `changes` (any field, even ones `recorded` does not take)."""
+    copy = event.model_copy()
+    copy._stamp(dataclasses.replace(event.metadata, **changes))
+    return copy
+
+
 class RoundTripContract(SourceFactory):
     """What append accepts, load returns: unreadable payloads are refused and never stored."""
 
@@ -85,6 +96,31 @@ class RoundTripContract(SourceFactory):
         assert await event_source.load(SENSOR, "s1") == []
         await event_source.append(SENSOR, "s1", 0, recorded(SENSOR, "s1", [Measured(value=2.5)]))
         assert [e.value for e in await event_source.load(SENSOR, "s1")] == [2.5]  # type: ignore[attr-defined]
+
+    @pytest.mark.parametrize("column", METADATA_COLUMNS)
+    async def test_metadata_that_no_store_can_encode_is_refused_naming_the_field(
+        self, event_source: EventSource, column: str
+    ) -> None:
+        event_source.registry.register(Measured)
+        good, bad = recorded(SENSOR, "s3", [Measured(value=1.0), Measured(value=2.0)])
+
+        with pytest.raises(UnstorableEventError) as raised:
+            await event_source.append(SENSOR, "s3", 0, [good, with_metadata(bad, **{column: "id-\ud83d"})])
+
+        assert (raised.value.field, raised.value.version) == (f"metadata.{column}", 2)
+        assert "lone surrogate" in raised.value.problem
+        assert await event_source.load(SENSOR, "s3") == []
+
+    async def test_metadata_of_every_column_loads_back_exactly(self, event_source: EventSource) -> None:
+        event_source.registry.register(Measured)
+        (event,) = recorded(SENSOR, "s4", [Measured(value=1.0)])
+        text = "ünïcødé \U0001f600 'quoted' \"double\" <tag> & more"
+        event = with_metadata(event, **{column: f"{column} {text}" for column in METADATA_COLUMNS})
+
+        await event_source.append(SENSOR, "s4", 0, [event])
+
+        (loaded,) = await event_source.load(SENSOR, "s4")
+        assert loaded.metadata == event.metadata
 
     async def test_values_at_the_edge_of_what_reads_back_load_back_equal(self, event_source: EventSource) -> None:
         event_source.registry.register(Measured)

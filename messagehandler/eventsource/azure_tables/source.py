@@ -37,10 +37,13 @@ from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.appends import check_append
 from messagehandler.eventsource.azure_tables.conflicts import Failed, classify
-from messagehandler.eventsource.azure_tables.errors import TableNotFoundError, TooManyEntitiesError
-from messagehandler.eventsource.azure_tables.limits import MAX_VERSION, check_transaction
+from messagehandler.eventsource.azure_tables.errors import TableNotFoundError
 from messagehandler.eventsource.azure_tables.merge import merge
-from messagehandler.eventsource.azure_tables.outbox_rows import (
+from messagehandler.eventsource.azure_tables.sharding import check_shards, partition_key, partition_keys
+from messagehandler.eventsource.keys import validate_stream
+from messagehandler.eventsource.limits import DEFAULT_LIMITS, MAX_VERSION, check_rows, surely_within
+from messagehandler.eventsource.outbox import OutboxEntry
+from messagehandler.eventsource.outbox_rows import (
     FROM_VERSION,
     OUTBOX_RANGE_END,
     OUTBOX_RANGE_START,
@@ -50,7 +53,8 @@ from messagehandler.eventsource.azure_tables.outbox_rows import (
     outbox_entity,
     outbox_row_key,
 )
-from messagehandler.eventsource.azure_tables.rows import (
+from messagehandler.eventsource.protocol import EventStream
+from messagehandler.eventsource.rows import (
     BODY_CHUNK_CHARS,
     EVENT_ID,
     SOURCE_ID,
@@ -62,10 +66,6 @@ from messagehandler.eventsource.azure_tables.rows import (
     to_entity,
     version_of,
 )
-from messagehandler.eventsource.azure_tables.sharding import check_shards, partition_key, partition_keys
-from messagehandler.eventsource.keys import validate_stream
-from messagehandler.eventsource.outbox import OutboxEntry
-from messagehandler.eventsource.protocol import EventStream
 from messagehandler.redaction import describe_error
 
 _log = logging.getLogger(__name__)
@@ -261,17 +261,12 @@ class AzureTableStorageEventSource:
         partition = partition_key(stream_type, stream_id, self._shards)
         serialize = self._serializer.serialize
         chunk_chars = self._body_chunk_chars
-        entities = [to_entity(partition, event, serialize(event), chunk_chars) for event in events]
+        bodies = [serialize(event) for event in events]
+        entities = [to_entity(partition, event, body, chunk_chars) for event, body in zip(events, bodies, strict=True)]
         first, last = expected_version + 1, expected_version + len(events)
         outbox_row = outbox_entity(partition, stream_id, first, last) if self._outbox else None
-        try:
-            check_transaction(stream, entities if outbox_row is None else [*entities, outbox_row])
-        except TooManyEntitiesError as error:
-            if outbox_row is not None:
-                error.add_note(
-                    "one of them is the stream's outbox row: with the outbox on, one append holds at most 99 events"
-                )
-            raise
+        if chunk_chars != BODY_CHUNK_CHARS or not surely_within(events, bodies, DEFAULT_LIMITS):
+            check_rows(stream, entities, outbox_row=outbox_row)
         with self._before_sending(stream):
             await self._ready()
             if expected_version > 0 and not await self._row_exists(partition, stream_id, expected_version):

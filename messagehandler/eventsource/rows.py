@@ -1,4 +1,7 @@
-"""One event as one plain table row, and back.
+"""One event as one plain table row, and back: the row layout, shared by every event source.
+
+The in-memory source builds the same rows to check them against Table Storage's limits, so this module
+needs no Azure SDK: a row read back is any mapping, with the SDK's `metadata` (ETag, Timestamp) if any.
 
 Every column is a plain Edm type (strings, Int32, DateTime) so the portal, Storage Explorer and the
 .NET and Node SDKs show readable rows. The body is the serializer's text; when it is longer than one
@@ -7,9 +10,8 @@ string property holds it continues in `Body_1`, `Body_2`, ... and is joined on r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-
-from azure.data.tables import TableEntity
 
 from messagehandler.errors import SerializationError
 from messagehandler.events.event import Event
@@ -28,6 +30,7 @@ VERSION = "Version"
 EVENT_ID = "EventId"
 
 _CHUNK_NAMES = [BODY, *(f"{BODY}_{n}" for n in range(1, 300))]
+_NO_METADATA: dict[str, Any] = {}
 
 
 def version_of(value: Any) -> int:
@@ -92,7 +95,7 @@ def to_entity(partition: str, event: Event, body: str, chunk_chars: int) -> dict
     return entity
 
 
-def _joined_body(entity: TableEntity) -> str:
+def _joined_body(entity: Mapping[str, Any]) -> str:
     chunks = [entity[BODY]]
     index = 1
     while (chunk := entity.get(body_column(index))) is not None:
@@ -101,7 +104,7 @@ def _joined_body(entity: TableEntity) -> str:
     return "".join(chunks)
 
 
-def from_entity(entity: TableEntity, stream_type: str) -> tuple[EventMetadata, str]:
+def from_entity(entity: Mapping[str, Any], stream_type: str) -> tuple[EventMetadata, str]:
     """Metadata (with the row's `Timestamp` as `stored_at`) and body text of one row."""
     get = entity.get
     try:
@@ -119,7 +122,7 @@ def from_entity(entity: TableEntity, stream_type: str) -> tuple[EventMetadata, s
             tenant_id=get("TenantId"),
             schema_version=get("SchemaVersion", 1),
             encryption_key_id=get("EncryptionKeyId"),
-            stored_at=entity.metadata.get("timestamp"),
+            stored_at=getattr(entity, "metadata", _NO_METADATA).get("timestamp"),
         )
     except KeyError as missing:
         raise SerializationError(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from azure.data.tables import TableEntity
-
 from messagehandler.eventsource.outbox import OUTBOX_ROW_PREFIX, OutboxEntry
 
 FROM_VERSION = "FromVersion"
@@ -41,5 +39,5 @@ def outbox_entity(partition: str, stream_id: str, from_version: int, to_version:
     }
 
 
-def entry_from_row(stream_type: str, row: TableEntity) -> OutboxEntry:
+def entry_from_row(stream_type: str, row: Any) -> OutboxEntry:
     return OutboxEntry(stream_type, row["SourceId"], row[FROM_VERSION], row[TO_VERSION], str(row.metadata["etag"]))
