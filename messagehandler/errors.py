@@ -139,17 +139,40 @@ class DuplicateEventTypeError(EventDefinitionError):
         )
 
 
+class AmbiguousEventTypeError(EventDefinitionError):
+    """Two different classes are defined under one event type name, and no registry says which one is meant."""
+
+    def __init__(self, type_name: str, classes: list[type]) -> None:
+        self.type_name = type_name
+        self.classes = classes
+        names = ", ".join(f"{cls.__module__}.{cls.__qualname__}" for cls in classes)
+        super().__init__(
+            f"event type name {type_name!r} is defined by {len(classes)} classes ({names}): give each a distinct "
+            f"type_name=, or register the one meant with registry.register(cls)"
+        )
+
+
 class UnknownEventTypeError(MessageHandlerError):
-    """A stored event names a type that is not registered, so it cannot be deserialised."""
+    """A stored event names a type no class is known for, so it cannot be deserialised.
+
+    `registry` says where the reader looked: a closed registry lists only what was registered in it;
+    an open one (the default) also knows every `Event` subclass the process has defined.
+    """
 
     remedy = Remedy.FIX_CODE
 
-    def __init__(self, type_name: str, stream: str | None = None, version: int | None = None) -> None:
+    def __init__(
+        self, type_name: str, stream: str | None = None, version: int | None = None, *, registry: str = ""
+    ) -> None:
         self.type_name = type_name
         self.stream = stream
         self.version = version
         where = f" (stream {stream!r}, version {version})" if stream is not None else ""
-        super().__init__(f"unknown event type {type_name!r}{where}: register its class in the EventTypeRegistry")
+        looked = f" in {registry}" if registry else " in the EventTypeRegistry"
+        super().__init__(
+            f"unknown event type {type_name!r}{where}: no class for it{looked}; import the module that defines "
+            f"the class before reading, or add it with registry.register(cls)"
+        )
 
 
 class UpcastError(MessageHandlerError):

@@ -3,7 +3,7 @@
 from messagehandler.events.context import MessageContext, current_message_context, message_context
 from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
-from messagehandler.events.registry import EventTypeRegistry, Upcaster
+from messagehandler.events.registry import EventTypeRegistry, Upcaster, default_registry
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "MessageContext",
     "Upcaster",
     "current_message_context",
+    "default_registry",
     "message_context",
 ]

@@ -2,6 +2,13 @@
 
 The metadata lives in a slot, not a pydantic field or private attribute, so that the payload's JSON
 stays exactly the domain fields and constructing an event costs no more than a plain model.
+
+Every subclass defined in the process is recorded by type name (`defined_class`): registries fall back
+to that record, so a process that imports its event classes reads them everywhere without registering
+them by hand. Two different classes defined under one name do not fail (test modules and scripts define
+look-alike classes freely); they make the name ambiguous, and reading it raises an error naming both
+until one is registered explicitly. A class defined again under the same module and qualified name (a
+reloaded module, a class made in a function) replaces the earlier one.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from messagehandler.errors import EventDefinitionError
+from messagehandler.errors import AmbiguousEventTypeError, EventDefinitionError
 from messagehandler.events.metadata import EventMetadata
 
 _TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,254}$")
@@ -25,6 +32,7 @@ class Event(BaseModel):
     with `class OrganizationRegistered(Event, type_name="OrganizationRegistered")`; the default is the
     class name, never the import path, so moving a module does not orphan stored events. Bump
     `schema_version` when the payload's shape changes and register an upcaster for the old shape.
+    Defining a subclass makes its type known to every open registry of the process.
     """
 
     __slots__ = ("_mh_metadata",)
@@ -49,6 +57,7 @@ class Event(BaseModel):
             )
         cls.__event_type__ = name
         cls.__schema_version__ = schema_version
+        _DEFINED.setdefault(name, {})[f"{cls.__module__}.{cls.__qualname__}"] = cls
 
     @property
     def metadata(self) -> EventMetadata:
@@ -66,3 +75,25 @@ class Event(BaseModel):
 
     def _stamp(self, metadata: EventMetadata) -> None:
         object.__setattr__(self, "_mh_metadata", metadata)
+
+
+_DEFINED: dict[str, dict[str, type[Event]]] = {}
+
+
+def defined_class(type_name: str) -> type[Event] | None:
+    """The one `Event` subclass defined in this process under `type_name`, or None when there is none.
+
+    Raises:
+        AmbiguousEventTypeError: two different classes are defined under this name.
+    """
+    classes = _DEFINED.get(type_name)
+    if not classes:
+        return None
+    if len(classes) > 1:
+        raise AmbiguousEventTypeError(type_name, list(classes.values()))
+    return next(iter(classes.values()))
+
+
+def defined_count() -> int:
+    """How many type names the process has defined `Event` subclasses for."""
+    return len(_DEFINED)

@@ -8,12 +8,21 @@ schema version) never builds an intermediate dict.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol
 
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
-from messagehandler.errors import SerializationError, UnknownEventTypeError, UnstorableEventError
+from messagehandler.errors import (
+    AmbiguousEventTypeError,
+    SerializationError,
+    UnknownEventTypeError,
+    UnstorableEventError,
+    UpcastError,
+)
 from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
 from messagehandler.events.registry import EventTypeRegistry
@@ -28,6 +37,36 @@ class EventSerializer(Protocol):
     def serialize(self, event: Event) -> str: ...
 
     def deserialize(self, body: str, metadata: EventMetadata) -> Event: ...
+
+
+class UndecodedEvent(Event, type_name="messagehandler.UndecodedEvent"):
+    """Stand-in for a stored event that could not be decoded, inside `undecoded_as_placeholders()` only.
+
+    Its metadata is the stored event's (the real type name is `metadata.event_type`), `body` the stored
+    text and `error` why it could not be decoded.
+    """
+
+    body: str
+    error: str
+
+
+_UNDECODABLE = (UnknownEventTypeError, AmbiguousEventTypeError, UpcastError, SerializationError)
+_placeholders: ContextVar[bool] = ContextVar("messagehandler_undecoded_placeholders", default=False)
+
+
+@contextmanager
+def undecoded_as_placeholders() -> Iterator[None]:
+    """Within this block, `JsonEventSerializer` returns an `UndecodedEvent` instead of raising.
+
+    For readers that settle a bad row by a policy of their own instead of stopping at it: the
+    processing host's event-store source turns it into a delivery that fails to decode, which is
+    retried and then dead-lettered like any poison message. Everywhere else a bad row raises.
+    """
+    token = _placeholders.set(True)
+    try:
+        yield
+    finally:
+        _placeholders.reset(token)
 
 
 class JsonEventSerializer:
@@ -69,9 +108,17 @@ class JsonEventSerializer:
 
     def deserialize(self, body: str, metadata: EventMetadata) -> Event:
         """Build the registered class from a stored body, upcasting old schema versions first."""
-        cls = self.registry.get(metadata.event_type)
-        if cls is None:
-            raise UnknownEventTypeError(metadata.event_type, metadata.stream, metadata.version)
+        try:
+            return self._deserialize(body, metadata)
+        except _UNDECODABLE as error:
+            if not _placeholders.get():
+                raise
+            placeholder = UndecodedEvent.model_construct(body=body, error=str(error))
+            placeholder._stamp(metadata)
+            return placeholder
+
+    def _deserialize(self, body: str, metadata: EventMetadata) -> Event:
+        cls = self.registry.resolve(metadata.event_type, stream=metadata.stream, version=metadata.version)
         current = cls.__schema_version__
         try:
             if metadata.schema_version == current:

@@ -15,7 +15,7 @@ from typing import Protocol
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.protocol import ChannelKind, ChannelReceiver, ReceivedMessage
 from messagehandler.events.event import Event
-from messagehandler.events.serialization import EventSerializer
+from messagehandler.events.serialization import EventSerializer, UndecodedEvent, undecoded_as_placeholders
 from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
 from messagehandler.eventsource.protocol import EventSource, EventStream
 from messagehandler.processing.errors import ProcessingError
@@ -157,7 +157,10 @@ class CatchUpReceiver:
     per received batch; the committed high-water mark moves to a pass's mark only once every message
     read in that pass is completed, because a later stream of the pass may hold older events. An
     abandoned batch rewinds the read position to the committed one. When the store has nothing new,
-    `receive` waits `wait` and reads again: the feed never ends.
+    `receive` waits `wait` and reads again: the feed never ends. A stored event that cannot be decoded
+    (unknown type, failed upcast, body that does not fit its class) does not stop the feed: it is
+    delivered as a message that fails to decode, so the host retries it and dead-letters it (logs and
+    skips it) on its `max_attempts`-th delivery, like any poison message.
     """
 
     kind = ChannelKind.STREAMING
@@ -206,7 +209,10 @@ class CatchUpReceiver:
         messages: list[ReceivedMessage] = []
         while self._buffer and len(messages) < max_messages:
             seq, event = self._buffer.popleft()
-            envelope = CloudEvent.from_event(event, self.serializer)
+            if isinstance(event, UndecodedEvent):  # the host fails to decode it, retries, then dead-letters it
+                envelope = CloudEvent.from_stored(event.metadata, event.body)
+            else:
+                envelope = CloudEvent.from_event(event, self.serializer)
             message = StoredMessage(event, envelope, self, batch, seq)
             key = message.seq_key
             self._deliveries[key] = self._deliveries.get(key, 0) + 1
@@ -221,7 +227,8 @@ class CatchUpReceiver:
             if self._feed is None:
                 self._feed = catch_up(self.store, self.stream_type, self._reading, margin=self.margin)
             try:
-                stream = await anext(self._feed)
+                with undecoded_as_placeholders():
+                    stream = await anext(self._feed)
             except StopAsyncIteration:
                 self._feed = None
                 self._pass_marks.append((self._next_seq - 1, self._reading.high_water))

@@ -34,6 +34,8 @@ class Projector:
 
     `restore` reads a stream type one stream at a time (`EventSource.read_type`; a sharded Table
     Storage source reads its shards concurrently), so memory holds the records, not the events.
+    The event classes the projections' handlers name are registered on the source's registry, so a
+    reader process needs nothing else to deserialise them.
     """
 
     def __init__(self, source: EventSource, *projections: ProjectionLike) -> None:
@@ -41,6 +43,7 @@ class Projector:
         self.projections = instantiate(projections)
         for projection in self.projections:
             type(projection).builds()
+            source.registry.register(*type(projection).handler_table().event_types)
         self._builders: dict[type[Any], RecordBuilder[Any]] = {}
 
     def builder(self, record_type: type[R]) -> RecordBuilder[R]:

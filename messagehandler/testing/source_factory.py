@@ -18,10 +18,14 @@ class SourceFactory(ABC):
 
     @abstractmethod
     async def make_source(self, registry: EventTypeRegistry, *, outbox: bool) -> EventSource:
-        """A new, empty store reading with `registry`, with its outbox on when `outbox` is true."""
+        """A new, empty store reading with `registry`, with its outbox on when `outbox` is true.
+
+        The registry is closed (it knows only the suite's classes), so the suite can store a type
+        the reader does not know.
+        """
 
     async def _open(self, *, outbox: bool) -> AsyncIterator[EventSource]:
-        source = await self.make_source(EventTypeRegistry(CONTRACT_EVENTS), outbox=outbox)
+        source = await self.make_source(EventTypeRegistry(CONTRACT_EVENTS, closed=True), outbox=outbox)
         try:
             yield source
         finally:

@@ -313,13 +313,13 @@ async def test_a_crash_before_the_commit_publishes_nothing(
 
 
 async def test_one_entry_the_relay_cannot_read_does_not_hold_up_the_others() -> None:
-    from messagehandler import Event
+    from messagehandler import Event, EventTypeRegistry
     from messagehandler.testing import recorded
 
     class Forgotten(Event, type_name="Forgotten"):
         pass
 
-    source = InMemoryEventSource(outbox=True)
+    source = InMemoryEventSource(EventTypeRegistry(closed=True), outbox=True)  # a reader that lacks Forgotten
     source.registry.register(*Organization.handled_event_types())
     await source.append("Organization", "a-unreadable", 0, recorded("Organization", "a-unreadable", [Forgotten()]))
     broken = Dispatcher().add_channel(InProcessChannel("live")).route("Organization").to("typo")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from azure.data.tables.aio import TableClient
 
-from messagehandler import UnknownEventTypeError
+from messagehandler import EventTypeRegistry, UnknownEventTypeError
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
 from tests.eventsource.azure_tables_support import ALL_TYPES, ORG, history, notes
 
@@ -70,7 +70,7 @@ async def test_read_type_deserialises_through_the_registry(make_table_source: Ma
     source = make_table_source()
     source.registry.register(*ALL_TYPES)
     await source.append(ORG, "a", 0, notes("a", ["hello"]))
-    reader = make_table_source()
+    reader = make_table_source(registry=EventTypeRegistry(closed=True))  # a reader that lacks Note
 
     with pytest.raises(UnknownEventTypeError, match=r"Note.*Organization/a"):
         _ = [s async for s in reader.read_type(ORG)]
