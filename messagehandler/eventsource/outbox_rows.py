@@ -1,7 +1,7 @@
 """Outbox entries as table rows, in the partition of the stream they belong to.
 
-One row per stream with unpublished events: RowKey `$outbox_{stream id}`, columns `SourceId`,
-`FromVersion`, `ToVersion`. The `$` prefix is reserved (no stream id may start with it), so these rows
+One row per stream with unpublished events: RowKey `$outbox_{stream id}`, columns `Kind` (`Outbox`),
+`SourceId`, `FromVersion`, `ToVersion`. The `$` prefix is reserved (no stream id may start with it), so these rows
 never mix with a stream's rows and one RowKey range finds them all.
 """
 

@@ -11,7 +11,10 @@ string property holds it continues in `Body_1`, `Body_2`, ... and is joined on r
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
+from uuid import UUID
 
 from messagehandler.errors import SerializationError
 from messagehandler.events.event import Event
@@ -30,17 +33,29 @@ VERSION = "Version"
 EVENT_ID = "EventId"
 
 _CHUNK_NAMES = [BODY, *(f"{BODY}_{n}" for n in range(1, 300))]
+_CHUNK_PREFIX = f"{BODY}_"
+_CHUNK_PREFIX_LENGTH = len(_CHUNK_PREFIX)
 _NO_METADATA: dict[str, Any] = {}
 
 
 def version_of(value: Any) -> int:
     """A `Version` column as an int, whether stored as Int32 or as Int64 (the SDK wraps those in an EntityProperty)."""
-    return int(getattr(value, "value", value))
+    if type(value) is int:
+        return value
+    number = getattr(value, "value", value)
+    if isinstance(number, bool) or not isinstance(number, int | str):
+        raise TypeError(f"expected an Int32 or Int64, got {number!r}")
+    return int(number)
 
 
 def text_of(value: Any) -> str:
     """A string column that other clients may store as another Edm type (an `EventId` Guid) as text."""
-    return value if isinstance(value, str) else str(getattr(value, "value", value))
+    if type(value) is str:
+        return value
+    inner = getattr(value, "value", value)
+    if isinstance(inner, str | UUID):
+        return str(inner)
+    raise TypeError(f"expected a string or a Guid, got {type(inner).__name__}")
 
 
 def row_key(stream_id: str, version: int) -> str:
@@ -96,37 +111,91 @@ def to_entity(partition: str, event: Event, body: str, chunk_chars: int) -> dict
 
 
 def _joined_body(entity: Mapping[str, Any]) -> str:
-    chunks = [entity[BODY]]
-    index = 1
-    while (chunk := entity.get(body_column(index))) is not None:
-        chunks.append(chunk)
-        index += 1
-    return "".join(chunks)
+    """The chunks `Body`, `Body_1`, `Body_2`, ... joined in the order of their numbers, whatever the column order.
+
+    Other clients split a body by UTF-16 units (.NET `Substring`, JavaScript `slice`), which may cut a
+    surrogate pair in two; each chunk then arrives with a lone surrogate at its edge, and the halves
+    are paired again here.
+    """
+    numbered = sorted(
+        (int(name[_CHUNK_PREFIX_LENGTH:]), chunk)
+        for name, chunk in entity.items()
+        if name.startswith(_CHUNK_PREFIX) and name[_CHUNK_PREFIX_LENGTH:].isdigit()
+    )
+    chunks = [text_of(entity[BODY]), *(text_of(chunk) for _, chunk in numbered)]
+    body = "".join(chunks)
+    if any(_splits_a_pair(left, right) for left, right in pairwise(chunks)):
+        body = body.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    return body
+
+
+def _splits_a_pair(left: str, right: str) -> bool:
+    return bool(left) and bool(right) and "\ud800" <= left[-1] <= "\udbff" and "\udc00" <= right[0] <= "\udfff"
+
+
+def when_of(value: Any) -> datetime:
+    """A `When` column stored as DateTime or as an ISO 8601 string (UTC when it names no offset)."""
+    if isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(text_of(value))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if value is None or type(value) is str else text_of(value)
 
 
 def from_entity(entity: Mapping[str, Any], stream_type: str) -> tuple[EventMetadata, str]:
-    """Metadata (with the row's `Timestamp` as `stored_at`) and body text of one row."""
+    """Metadata (with the row's `Timestamp` as `stored_at`) and body text of one row.
+
+    Rows other clients write in the documented layout are read as well: `Version` and `SchemaVersion`
+    as Int32 or Int64, `EventId` (or any id) as a Guid or a string, `When` as a DateTime or an ISO
+    string, and a body split anywhere in UTF-16.
+
+    Raises:
+        SerializationError: a column is missing or holds a value of no usable type; the message
+            names the row and the column.
+    """
     get = entity.get
+    column = BODY
     try:
-        body = entity[BODY] if "Body_1" not in entity else _joined_body(entity)
+        body = text_of(entity[BODY]) if "Body_1" not in entity else _joined_body(entity)
+        column = EVENT_ID
+        event_id = text_of(entity[EVENT_ID])
+        column = "EventType"
+        event_type = text_of(entity["EventType"])
+        column = SOURCE_ID
+        source_id = text_of(entity[SOURCE_ID])
+        column = VERSION
+        version = version_of(entity[VERSION])
+        column = "When"
+        when = when_of(entity["When"])
+        column = "SchemaVersion"
+        schema_version = version_of(get("SchemaVersion", 1))
+        column = "Who, CausationId, CorrelationId, TenantId or EncryptionKeyId"
         meta = EventMetadata(
-            event_id=entity[EVENT_ID],
-            event_type=entity["EventType"],
-            source_id=entity[SOURCE_ID],
+            event_id=event_id,
+            event_type=event_type,
+            source_id=source_id,
             source_type=stream_type,
-            version=entity[VERSION],
-            when=entity["When"],
-            who=get("Who"),
-            causation_id=get("CausationId"),
-            correlation_id=get("CorrelationId"),
-            tenant_id=get("TenantId"),
-            schema_version=get("SchemaVersion", 1),
-            encryption_key_id=get("EncryptionKeyId"),
+            version=version,
+            when=when,
+            who=_optional_text(get("Who")),
+            causation_id=_optional_text(get("CausationId")),
+            correlation_id=_optional_text(get("CorrelationId")),
+            tenant_id=_optional_text(get("TenantId")),
+            schema_version=schema_version,
+            encryption_key_id=_optional_text(get("EncryptionKeyId")),
             stored_at=getattr(entity, "metadata", _NO_METADATA).get("timestamp"),
         )
     except KeyError as missing:
         raise SerializationError(
             f"row {entity.get('PartitionKey')!r}/{entity.get('RowKey')!r} of stream type {stream_type!r} "
             f"has no {missing.args[0]} column"
+        ) from None
+    except (TypeError, ValueError) as error:
+        raise SerializationError(
+            f"row {entity.get('PartitionKey')!r}/{entity.get('RowKey')!r} of stream type {stream_type!r} "
+            f"has an unreadable {column} column ({type(entity.get(column)).__name__}): {error}"
         ) from None
     return meta, body
