@@ -1,1 +1,2 @@
-"""The pinned Azurite emulator (npm package in this folder) and a harness to run it."""
+"""The pinned Azurite emulator (npm package in this folder); `start.py` runs it. The harness is
+`messagehandler.testing.azurite`."""

@@ -1,25 +1,17 @@
-"""Run a private Azurite until Ctrl+C: `python azurite/start.py` prints its connection string."""
+"""Run a private Azurite until Ctrl+C or SIGTERM: `python azurite/start.py` prints its connection string.
+
+The same as `python -m messagehandler.testing.azurite`, using the Azurite pinned in this folder.
+"""
 
 from __future__ import annotations
 
 import sys
-import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-import contextlib
-
-from azurite.harness import running_azurite
-
-
-def main() -> None:
-    with running_azurite() as azurite:
-        print(f"AZURE_STORAGE_CONNECTION_STRING={azurite.connection_string}", flush=True)
-        print(f"log: {azurite.log_path}  (Ctrl+C stops Azurite)", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-
+from messagehandler.testing.azurite import main  # noqa: E402 - the repository root must be on the path first
 
 if __name__ == "__main__":
-    main()
+    main(search=[ROOT])

@@ -21,11 +21,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from azurite.harness import running_azurite
 from messagehandler import Event, EventTypeRegistry
 from messagehandler.cache import CacheReader, CacheReplicator, PassThroughSerializer
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
 from messagehandler.testing import recorded
+from messagehandler.testing.azurite import running_azurite
 from samples.organization import OrganizationRegistered, OrganizationRenamed
 
 TYPE = "Organization"

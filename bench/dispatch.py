@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from azure.data.tables.aio import TableServiceClient
 
-from azurite.harness import running_azurite
 from messagehandler import AggregateRepository
 from messagehandler.channels.dispatcher import Dispatcher
 from messagehandler.channels.transactional.storage_queue import StorageQueueChannel
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+from messagehandler.testing.azurite import running_azurite
 from samples.organization import Organization
 
 AGGREGATES, CONCURRENCY, REPEATS = 200, 8, 5

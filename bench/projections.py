@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from azure.data.tables.aio import TableClient
 from pydantic import BaseModel
 
-from azurite.harness import running_azurite
 from messagehandler import Event, EventTypeRegistry
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
 from messagehandler.projections import Projection, Projector
 from messagehandler.projections.projector import builder_for
 from messagehandler.testing import recorded
+from messagehandler.testing.azurite import running_azurite
 from samples.organization import OrganizationRegistered, OrganizationRenamed
 
 ORG = "Organization"

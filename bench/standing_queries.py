@@ -140,7 +140,7 @@ def main() -> None:
         cpus.append(cpu)
         print(f"in-process: {args.events / wall:,.0f} events/s ({args.events / cpu:,.0f} per CPU second)")
 
-    from azurite.harness import running_azurite
+    from messagehandler.testing.azurite import running_azurite
 
     raw_times, host_times = [], []
     with running_azurite() as azurite:

@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from azurite.harness import running_azurite
 from messagehandler import Event, EventTypeRegistry
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
 from messagehandler.testing import recorded
+from messagehandler.testing.azurite import running_azurite
 from samples.organization import OrganizationRegistered, OrganizationRenamed
 
 ORG = "Organization"

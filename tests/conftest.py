@@ -7,8 +7,7 @@ started for the whole session, with a fresh table per test.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,22 +17,17 @@ from messagehandler import EventSource, EventTypeRegistry, InMemoryEventSource
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
 
-    from azurite.harness import AzuriteProcess
     from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+    from messagehandler.testing.azurite import AzuriteProcess
+    from messagehandler.testing.plugin import AzuriteTable
     from tests.support.fault_proxy import FaultProxy
 
 
-@pytest.fixture(scope="session")
-def azurite() -> Iterator[AzuriteProcess]:
-    from azurite.harness import running_azurite
-
-    with running_azurite() as process:
-        yield process
-
-
 @pytest.fixture
-def table_name() -> str:
-    return f"t{uuid.uuid4().hex[:24]}"
+def table_name(azurite_table: AzuriteTable) -> str:
+    """This test's own table on the session's Azurite (`azurite` and `azurite_table` come from messagehandler's
+    pytest plugin, as they would in an application's tests)."""
+    return azurite_table.name
 
 
 EVENT_SOURCES = ["memory", pytest.param("azure_tables", marks=pytest.mark.azurite)]

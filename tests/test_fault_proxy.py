@@ -9,8 +9,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.data.tables.aio import TableClient
 
-from azurite.harness import AzuriteProcess
 from messagehandler.azure_errors import reached_service
+from messagehandler.testing.azurite import AzuriteProcess
 from tests.support.fault_proxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.azurite

@@ -1,9 +1,16 @@
-"""The testing kit shipped with messagehandler: stamped events for unit tests, and importable contract suites.
+"""The testing kit shipped with messagehandler: see the "Testing your application" page.
 
-`recorded` needs nothing but the core. The contract suites (`messagehandler.testing.event_source`,
-`.outbox`, `.channel`) import pytest and pytest-asyncio: install the `testing` extra for them.
+- `given(...).when(...).then(...)` for aggregates, and `recorded` to stamp events as a store would;
+  both need nothing but the core.
+- A pytest plugin (loaded automatically once the package is installed): the `azurite` fixture starts a
+  private Azurite for the session, `azurite_table` gives each test a fresh table
+  (`messagehandler.testing.plugin`, `messagehandler.testing.azurite`).
+- The contract suites as base classes (`messagehandler.testing.event_source`, `.outbox`, `.channel`),
+  so your own event source or channel proves itself against the same tests as the built-in ones; they
+  need pytest and pytest-asyncio: install the `testing` extra.
 """
 
 from messagehandler.testing.recording import recorded
+from messagehandler.testing.scenario import Outcome, Scenario, given
 
-__all__ = ["recorded"]
+__all__ = ["Outcome", "Scenario", "given", "recorded"]

@@ -108,9 +108,9 @@ async def run_live(source: EventSource, live: LivePath) -> None:
 @contextlib.asynccontextmanager
 async def on_azurite() -> AsyncIterator[tuple[EventSource, LivePath]]:
     """The Table Storage event source with its outbox, and a Storage Queue as the channel."""
-    from azurite.harness import running_azurite
     from messagehandler.channels.transactional.storage_queue import StorageQueueChannel
     from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+    from messagehandler.testing.azurite import running_azurite
 
     with running_azurite() as azurite:
         print(f"Azurite running at {azurite.table_endpoint}")

@@ -11,8 +11,8 @@ import pytest
 from tests.channels.http_receiver import HttpReceiver
 
 if TYPE_CHECKING:
-    from azurite.harness import AzuriteProcess
     from messagehandler.channels.transactional.storage_queue import StorageQueueChannel
+    from messagehandler.testing.azurite import AzuriteProcess
 
 
 @pytest.fixture

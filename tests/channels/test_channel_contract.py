@@ -14,7 +14,7 @@ from messagehandler.testing.channel import ChannelContract, ChannelUnderTest
 from tests.channels.contract_channels import event_grid, event_hubs, in_process, service_bus, storage_queue, webhook
 
 if TYPE_CHECKING:
-    from azurite.harness import AzuriteProcess
+    from messagehandler.testing.azurite import AzuriteProcess
 
 
 class TestInProcess(ChannelContract):

@@ -21,7 +21,7 @@ from tests.channels.support import envelopes, interleaved, with_wire_size
 if TYPE_CHECKING:
     from azure.storage.queue.aio import QueueClient
 
-    from azurite.harness import AzuriteProcess
+    from messagehandler.testing.azurite import AzuriteProcess
 
 pytestmark = pytest.mark.azurite
 
@@ -244,7 +244,7 @@ async def test_credentials_stay_out_of_reprs_errors_and_logs(caplog: pytest.LogC
 async def test_account_url_and_credential_constructor(azurite: AzuriteProcess, queue_name: str) -> None:
     from azure.core.credentials import AzureNamedKeyCredential
 
-    from azurite.harness import ACCOUNT_KEY, ACCOUNT_NAME
+    from messagehandler.testing.azurite import ACCOUNT_KEY, ACCOUNT_NAME
 
     credential = AzureNamedKeyCredential(ACCOUNT_NAME, ACCOUNT_KEY)
     async with StorageQueueChannel(azurite.queue_endpoint, queue_name, credential) as channel:

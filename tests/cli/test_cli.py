@@ -20,7 +20,7 @@ from messagehandler.cli.stats import HOURS_PER_MONTH
 from tests.cache.support import ORG, fill, register
 
 if TYPE_CHECKING:
-    from azurite.harness import AzuriteProcess
+    from messagehandler.testing.azurite import AzuriteProcess
 
 pytestmark = pytest.mark.azurite
 

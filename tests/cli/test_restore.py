@@ -16,7 +16,7 @@ from tests.cache.support import ORG
 from tests.cli.test_cli import env, run, store
 
 if TYPE_CHECKING:
-    from azurite.harness import AzuriteProcess
+    from messagehandler.testing.azurite import AzuriteProcess
 
 __all__ = ["env", "store"]
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from azure.storage.queue.aio import QueueClient
 
-from azurite.harness import AzuriteProcess
 from messagehandler import AggregateRepository, EventSource, InMemoryEventSource
 from messagehandler.channels import CloudEvent
 from messagehandler.channels.dispatcher import Dispatcher
@@ -29,6 +28,7 @@ from messagehandler.channels.transactional.storage_queue import StorageQueueChan
 from messagehandler.channels.volatile import InProcessChannel
 from messagehandler.errors import ConfigurationError
 from messagehandler.eventsource.outbox import Outbox
+from messagehandler.testing.azurite import AzuriteProcess
 from samples.organization import Organization, OrganizationRenamed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import pytest
 from azure.data.tables.aio import TableClient
 
-from azurite.harness import AzuriteProcess
 from messagehandler import EventTypeRegistry, ServiceUnavailableError
 from messagehandler.channels import CloudEvent
 from messagehandler.channels.dispatcher import Dispatcher
 from messagehandler.channels.relay import OutboxRelay
 from messagehandler.channels.volatile import InProcessChannel
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+from messagehandler.testing.azurite import AzuriteProcess
 from tests.eventsource.azure_tables_support import ALL_TYPES, ORG, history
 from tests.support.fault_proxy import Fault, FaultProxy
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 from azure.data.tables.aio import TableClient
 
-from azurite.harness import AzuriteProcess
 from messagehandler import ConcurrencyError, EventTypeRegistry
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+from messagehandler.testing.azurite import AzuriteProcess
 from tests.eventsource.azure_tables_support import ALL_TYPES, ORG, history, raw_rows
 from tests.support.fault_proxy import FaultProxy
 

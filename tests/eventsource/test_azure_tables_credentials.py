@@ -13,10 +13,10 @@ from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
 from azure.data.tables import AccountSasPermissions, ResourceTypes, generate_account_sas
 from azure.data.tables.aio import TableServiceClient
 
-from azurite.harness import ACCOUNT_KEY, ACCOUNT_NAME, AzuriteProcess
 from messagehandler import AccessDeniedError, ConfigurationError, EventTypeRegistry
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource, TableNotFoundError
 from messagehandler.eventsource.outbox import OutboxEntry
+from messagehandler.testing.azurite import ACCOUNT_KEY, ACCOUNT_NAME, AzuriteProcess
 from tests.eventsource.azure_tables_support import ALL_TYPES, ORG, history
 
 pytestmark = pytest.mark.azurite

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from azure.data.tables.aio import TableClient
 
-from azurite.harness import AzuriteProcess
 from messagehandler import (
     EventTypeRegistry,
     NotCommittedError,
@@ -24,6 +23,7 @@ from messagehandler import (
 )
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
 from messagehandler.eventsource.outbox import OutboxEntry
+from messagehandler.testing.azurite import AzuriteProcess
 from tests.eventsource.azure_tables_support import ALL_TYPES, ORG, history, raw_rows
 from tests.support.fault_proxy import Fault, FaultProxy
 

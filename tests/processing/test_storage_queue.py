@@ -18,8 +18,8 @@ from tests.processing.conftest import readings
 from tests.processing.fakes import eventually
 
 if TYPE_CHECKING:
-    from azurite.harness import AzuriteProcess
     from messagehandler.channels.transactional.storage_queue import StorageQueueChannel
+    from messagehandler.testing.azurite import AzuriteProcess
 
 pytestmark = pytest.mark.azurite
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from azure.data.tables.aio import TableClient
 
-from azurite.harness import AzuriteProcess
 from messagehandler.projections import CorruptCheckpointError, DurableReadModel, Projector, Start
 from messagehandler.projections.table_store import TableCheckpointStore
+from messagehandler.testing.azurite import AzuriteProcess
 from samples.organization import OrganizationRegistered, OrganizationRenamed
 from tests.projections.support import ORG, register
 

@@ -1,10 +1,48 @@
+"""The organization sample, tested as an application would test itself: with messagehandler's testing kit."""
+
 from __future__ import annotations
 
 import pytest
 
 from messagehandler import AggregateRepository, EventSource
+from messagehandler.testing import given
+from messagehandler.testing.plugin import AzuriteTable
 from samples.organization.__main__ import run
-from samples.organization.domain import Organization
+from samples.organization.domain import Organization, OrganizationRegistered, OrganizationRenamed
+
+ACME = OrganizationRegistered(name="Acme", country="BE")
+
+
+def test_a_registered_organization_can_be_renamed() -> None:
+    given(Organization, ACME).when(lambda org: org.rename("Acme NV")).then(OrganizationRenamed(name="Acme NV"))
+
+
+def test_renaming_to_the_same_name_changes_nothing() -> None:
+    given(Organization, ACME).when(lambda org: org.rename("Acme")).then_nothing()
+
+
+def test_an_organization_is_registered_once() -> None:
+    given(Organization, ACME).when(lambda org: org.register("Acme again")).then_raises(
+        ValueError, match="already registered"
+    )
+
+
+def test_an_unregistered_organization_cannot_be_renamed() -> None:
+    given(Organization).when(lambda org: org.rename("Nobody")).then_raises(ValueError, match="not registered")
+
+
+@pytest.mark.azurite
+async def test_the_sample_runs_on_a_table_of_its_own(azurite_table: AzuriteTable) -> None:
+    from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+
+    async with AzureTableStorageEventSource.from_connection_string(
+        azurite_table.connection_string, azurite_table.name
+    ) as source:
+        restored = await run(source)
+        acme = await AggregateRepository(source).get(Organization, "acme")
+
+    assert acme.name == "Acme Worldwide (retried)"
+    assert restored["acme"].name == "Acme Worldwide (retried)"
 
 
 async def test_the_sample_runs_end_to_end(event_source: EventSource, capsys: pytest.CaptureFixture[str]) -> None:

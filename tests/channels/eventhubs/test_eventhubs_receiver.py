@@ -24,7 +24,7 @@ from tests.processing.fakes import eventually
 from tests.support.amqp_broker import AmqpTestBroker, running_broker
 
 if TYPE_CHECKING:
-    from azurite.harness import AzuriteProcess
+    from messagehandler.testing.azurite import AzuriteProcess
 
 pytestmark = pytest.mark.azurite
 
