@@ -60,6 +60,7 @@ class MissingExtraError(ConfigurationError, ImportError):
         self.extra = extra
         because = f" (module {missing!r} is not installed)" if missing else ""
         super().__init__(f'{feature} needs the {extra!r} extra{because}: pip install "messagehandler-azure[{extra}]"')
+        self.name = missing  # as ImportError has it, so an enclosing feature can name its own extra
 
 
 class ServiceError(MessageHandlerError):

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import lz4.frame  # type: ignore[import-untyped]
-import msgpack  # type: ignore[import-untyped]
+from messagehandler.extras import requires_extra
+
+with requires_extra(
+    "cache",
+    "the event cache",
+    (
+        "msgpack",
+        "lz4",
+    ),
+):
+    import lz4.frame  # type: ignore[import-untyped]
+    import msgpack  # type: ignore[import-untyped]
 
 
 class DecodeError(ValueError):

@@ -12,15 +12,11 @@ from pathlib import Path
 from messagehandler.cache.passthrough import body_of
 from messagehandler.cache.raw import RawEvent, raw_from_event
 from messagehandler.cache.reader import CacheReader
-from messagehandler.errors import MessageHandlerError
+from messagehandler.cli.errors import CommandError
 from messagehandler.events.event import Event
 from messagehandler.events.serialization import JsonEventSerializer
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.protocol import EventSource
-
-
-class CommandError(MessageHandlerError):
-    """Bad input to a command: an unknown stream type, a missing option."""
 
 
 def check_cached_type(reader: CacheReader, stream_type: str) -> None:

@@ -15,9 +15,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from messagehandler.cli.inputs import CommandError
+from messagehandler import __version__
+from messagehandler.cli.errors import CommandError
 from messagehandler.cli.settings import Redactor, add_store_options
-from messagehandler.errors import ConfigurationError, MessageHandlerError
+from messagehandler.errors import ConfigurationError, MessageHandlerError, ResourceNotFoundError
+from messagehandler.extras import requires_extra
 
 Command = Callable[[argparse.Namespace, Redactor, TextIO, TextIO], Awaitable[int]]
 
@@ -97,13 +99,21 @@ def _stats(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _restore(sub: argparse._SubParsersAction[_Parser]) -> None:
-    from messagehandler.cli.restore import add_parser
-
-    add_parser(sub)
+    parser = sub.add_parser("restore", help="run a projection over a stream type into the SQLite search index")
+    parser.add_argument("stream_type", metavar="STREAM_TYPE")
+    parser.add_argument(
+        "--projection", required=True, metavar="MODULE:CLASS", help="import path of a Projection subclass"
+    )
+    parser.add_argument("--index", required=True, help="SQLite search index file (created or updated)")
+    parser.add_argument("--cache", help="restore from this cache directory instead of the store")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (also off when stderr is no TTY)")
+    add_store_options(parser)
 
 
 def build_parser(redact: Redactor) -> _Parser:
+    """The whole command line; builds without importing any optional extra, so `--help` always works."""
     parser = _Parser(prog="messagehandler", description="Operate a messagehandler event store.")
+    parser.add_argument("--version", action="version", version=f"messagehandler {__version__}")
     parser.redact = redact
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     _replicate(sub)
@@ -116,14 +126,20 @@ def build_parser(redact: Redactor) -> _Parser:
 
 
 def _command(name: str) -> Command:
-    if name == "replicate":
-        from messagehandler.cli.replicate import run
-    elif name == "events":
-        from messagehandler.cli.events import run
-    elif name == "stats":
-        from messagehandler.cli.stats_command import run
-    else:
-        from messagehandler.cli.restore import run
+    """The command's implementation, imported only when it runs.
+
+    Raises:
+        MissingExtraError: the `cli` extra (its cache and progress-bar libraries) is not installed.
+    """
+    with requires_extra("cli", f"messagehandler {name}", ("msgpack", "lz4", "tqdm")):
+        if name == "replicate":
+            from messagehandler.cli.replicate import run
+        elif name == "events":
+            from messagehandler.cli.events import run
+        elif name == "stats":
+            from messagehandler.cli.stats_command import run
+        else:
+            from messagehandler.cli.restore import run
     return run
 
 
@@ -140,6 +156,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
         return asyncio.run(_command(args.command)(args, redact, out, err))  # type: ignore[arg-type]
+    except ResourceNotFoundError as error:
+        if error.code != "TableNotFound":
+            print(f"messagehandler {args.command}: error: {error}", file=err)
+            return 2
+        print(
+            f"messagehandler {args.command}: error: table {getattr(error, 'table_name', '?')!r} does not exist in this storage "
+            "account: check --table (or $MESSAGEHANDLER_TABLE) and the account in the connection string",
+            file=err,
+        )
+        return 2
     except (ConfigurationError, CommandError) as error:
         print(f"messagehandler {args.command}: error: {error}", file=err)
         return 2

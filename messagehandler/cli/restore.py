@@ -16,7 +16,8 @@ from typing import Any, TextIO
 
 from messagehandler.cache.passthrough import PassThroughSerializer
 from messagehandler.cache.source import CacheEventSource
-from messagehandler.cli.inputs import CommandError, check_cached_type, check_stored_type
+from messagehandler.cli.errors import CommandError
+from messagehandler.cli.inputs import check_cached_type, check_stored_type
 from messagehandler.cli.settings import Redactor, open_store, store_settings
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.eventsource.protocol import EventSource
@@ -75,16 +76,3 @@ async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: Text
         file=out,
     )
     return 0
-
-
-def add_parser(sub: Any) -> None:
-    from messagehandler.cli.settings import add_store_options
-
-    parser = sub.add_parser("restore", help="run a projection over a stream type into the SQLite search index")
-    parser.add_argument("stream_type", metavar="STREAM_TYPE")
-    parser.add_argument(
-        "--projection", required=True, metavar="MODULE:CLASS", help="import path of a Projection subclass"
-    )
-    parser.add_argument("--index", required=True, help="SQLite search index file (created or updated)")
-    parser.add_argument("--cache", help="restore from this cache directory instead of the store")
-    add_store_options(parser)

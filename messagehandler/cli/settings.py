@@ -89,13 +89,8 @@ def store_settings(args: argparse.Namespace, redact: Redactor) -> StoreSettings:
 
 def open_store(settings: StoreSettings, registry: EventTypeRegistry | None = None) -> EventSource:
     """The table as an event source that passes bodies through, except for the types in `registry`."""
-    try:
-        from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
-    except ImportError:
-        raise ConfigurationError(
-            "reading Azure Table Storage needs the azure-tables extra: pip install 'messagehandler[azure-tables,cli]'"
-        ) from None
     from messagehandler.cache.passthrough import PassThroughSerializer
+    from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource  # MissingExtraError names it
 
     return AzureTableStorageEventSource.from_connection_string(
         settings.connection_string,

@@ -3,21 +3,26 @@
 Needs the `processing` extra (`reactivex`).
 """
 
-from messagehandler.processing.actions import Action, ProjectionAction
-from messagehandler.processing.completion import Outcome
-from messagehandler.processing.context import ActionableContext, ProcessingContext
-from messagehandler.processing.errors import ProcessingError
-from messagehandler.processing.host import HostStats, ProcessingHost
-from messagehandler.processing.sources import (
-    CatchUpReceiver,
-    DocumentPositionStore,
-    MemoryPositionStore,
-    PositionStore,
-    Source,
-    channel_source,
-    event_store_source,
-)
-from messagehandler.processing.standing_query import StandingQuery, held, transform
+from messagehandler.extras import requires_extra
+
+with requires_extra("processing", "messagehandler.processing", ("reactivex",)):
+    import reactivex  # noqa: F401 - fail here, naming the extra
+
+    from messagehandler.processing.actions import Action, ProjectionAction
+    from messagehandler.processing.completion import Outcome
+    from messagehandler.processing.context import ActionableContext, ProcessingContext
+    from messagehandler.processing.errors import ProcessingError
+    from messagehandler.processing.host import HostStats, ProcessingHost
+    from messagehandler.processing.sources import (
+        CatchUpReceiver,
+        DocumentPositionStore,
+        MemoryPositionStore,
+        PositionStore,
+        Source,
+        channel_source,
+        event_store_source,
+    )
+    from messagehandler.processing.standing_query import StandingQuery, held, transform
 
 __all__ = [
     "Action",

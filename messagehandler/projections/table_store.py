@@ -15,11 +15,13 @@ import uuid
 import zlib
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables.aio import TableClient
-
+from messagehandler.extras import requires_extra
 from messagehandler.projections.checkpoints import check_name
 from messagehandler.projections.errors import CorruptCheckpointError
+
+with requires_extra("azure-tables", "the Table Storage checkpoint store", ("azure.data.tables",)):
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    from azure.data.tables.aio import TableClient
 
 CHUNK_BYTES = 32_000
 """Below the 64 KiB limit of a binary property, and within Azurite's own limits."""

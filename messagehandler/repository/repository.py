@@ -4,11 +4,17 @@ One repository is one unit of work. It keeps an identity map, so two `get` calls
 stream return the same object and a command sees its own changes. Each aggregate is stored
 atomically; there is no transaction across aggregates (Table Storage has none across partitions),
 so a flush touching several aggregates can store some and fail on others. The error says which.
+
+A repository dropped (or still alive at interpreter exit) while aggregates hold events nobody flushed
+logs an error naming them on the `messagehandler.repository` logger: those events were never stored,
+and a forgotten `await repository.flush()` would otherwise go unnoticed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import weakref
 from typing import TYPE_CHECKING, TypeVar
 
 from messagehandler.domain.aggregate import EventSourced
@@ -24,6 +30,19 @@ from messagehandler.eventsource.protocol import EventSource
 
 A = TypeVar("A", bound=EventSourced)
 
+logger = logging.getLogger("messagehandler.repository")
+
+
+def _report_unflushed(identity: dict[tuple[str, str], EventSourced]) -> None:
+    unflushed = [aggregate for aggregate in identity.values() if aggregate.pending_events]
+    if unflushed:
+        streams = ", ".join(f"{a.stream_type()}/{a.id} ({len(a.pending_events)} events)" for a in unflushed)
+        logger.error(
+            "a repository was dropped with events that were never flushed, so they are not stored: %s; "
+            "call `await repository.flush()` after the commands",
+            streams,
+        )
+
 
 class IdentityConflictError(MessageHandlerError):
     """Two different objects claim the same stream within one unit of work."""
@@ -36,6 +55,7 @@ class AggregateRepository:
         self.source: EventSource = source if source is not None else InMemoryEventSource()
         self.dispatcher = dispatcher
         self._identity: dict[tuple[str, str], EventSourced] = {}
+        weakref.finalize(self, _report_unflushed, self._identity)
         self._registered: set[type[EventSourced]] = set()
         self.last_flush_committed: list[Event] = []
 

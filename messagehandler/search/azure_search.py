@@ -12,14 +12,16 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
-from azure.core.credentials import AzureKeyCredential
-from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-from azure.search.documents.aio import SearchClient
-
+from messagehandler.extras import requires_extra
 from messagehandler.projections.records import codec_for
 from messagehandler.search.errors import SearchIndexError
 from messagehandler.search.protocol import SearchResult
+
+with requires_extra("search", "the Azure AI Search index", ("azure.search.documents",)):
+    from azure.core.credentials import AzureKeyCredential
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+    from azure.search.documents.aio import SearchClient
 
 R = TypeVar("R")
 

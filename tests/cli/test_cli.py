@@ -151,6 +151,20 @@ def test_an_unknown_stream_type_is_bad_input(env: str, capsys: pytest.CaptureFix
     assert "stream type 'Nope' has no streams" in err
 
 
+@pytest.mark.parametrize("command", [["events", ORG], ["stats", ORG], ["replicate", ORG, "--cache", "."]])
+def test_a_missing_table_is_explained_in_the_commands_own_terms(
+    env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("MESSAGEHANDLER_TABLE", "NoSuchTable")
+
+    code, _, err = run(capsys, *command)
+
+    assert code == 2
+    assert "table 'NoSuchTable' does not exist" in err
+    assert "--table (or $MESSAGEHANDLER_TABLE)" in err
+    assert "create_table" not in err
+
+
 def test_an_unknown_type_in_a_cache_lists_the_cached_types(
     env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

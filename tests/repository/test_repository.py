@@ -55,7 +55,7 @@ async def test_get_registers_the_aggregates_event_types(event_source: EventSourc
     await event_source.append(
         "Organization", "acme", 0, recorded("Organization", "acme", [OrganizationRegistered(name="A")])
     )
-    assert "OrganizationRegistered" not in event_source.registry
+    assert "OrganizationRegistered" not in set(event_source.registry), "nothing registered explicitly yet"
 
     org = await AggregateRepository(event_source).get(Organization, "acme")
 
@@ -209,3 +209,40 @@ async def test_retry_on_conflict_needs_at_least_one_attempt(event_source: EventS
 
     with pytest.raises(ValueError, match="attempts"):
         await retry_on_conflict(event_source, noop, attempts=0)
+
+
+async def test_a_repository_dropped_with_unflushed_events_logs_the_aggregates(caplog: pytest.LogCaptureFixture) -> None:
+    import gc
+    import logging
+
+    repository = AggregateRepository(InMemoryEventSource())
+    acme = await repository.get(Organization, "acme")
+    acme.register("Acme", "BE")
+    acme.rename("Acme NV")
+    flushed = await repository.get(Organization, "globex")
+    flushed.register("Globex")
+    await repository.flush()
+    acme.rename("Acme SA")
+    del acme, flushed
+
+    with caplog.at_level(logging.ERROR, logger="messagehandler.repository"):
+        del repository
+        gc.collect()
+
+    (record,) = caplog.records
+    assert "Organization/acme (1 events)" in record.getMessage()
+    assert "globex" not in record.getMessage()
+    assert "repository.flush()" in record.getMessage()
+
+
+async def test_a_flushed_repository_is_dropped_silently(caplog: pytest.LogCaptureFixture) -> None:
+    import gc
+
+    repository = AggregateRepository(InMemoryEventSource())
+    (await repository.get(Organization, "acme")).register("Acme")
+    await repository.flush()
+
+    del repository
+    gc.collect()
+
+    assert [r for r in caplog.records if r.name == "messagehandler.repository"] == []

@@ -15,11 +15,6 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from azure.core.exceptions import AzureError
-from azure.eventhub import EventData, EventDataBatch
-from azure.eventhub.aio import EventHubProducerClient
-from azure.eventhub.exceptions import EventHubError
-
 from messagehandler.channels.azure_messaging import (
     build_client,
     connection_secrets,
@@ -29,7 +24,14 @@ from messagehandler.channels.azure_messaging import (
 from messagehandler.channels.envelope import CONTENT_TYPE, CloudEvent
 from messagehandler.channels.errors import ChannelConfigurationError, ChannelError, EnvelopeTooLargeError
 from messagehandler.channels.protocol import ChannelKind
+from messagehandler.extras import requires_extra
 from messagehandler.redaction import describe_error
+
+with requires_extra("eventhubs", "the Event Hubs channel", ("azure.eventhub",)):
+    from azure.core.exceptions import AzureError
+    from azure.eventhub import EventData, EventDataBatch
+    from azure.eventhub.aio import EventHubProducerClient
+    from azure.eventhub.exceptions import EventHubError
 
 if TYPE_CHECKING:
     from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential

@@ -28,15 +28,17 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from azure.eventhub import CloseReason, EventData, LoadBalancingStrategy
-from azure.eventhub.aio import CheckpointStore, EventHubConsumerClient, PartitionContext
-
 from messagehandler.channels.azure_messaging import build_client, connection_secrets, credential_secrets, namespace_of
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelConfigurationError, ChannelError
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
 from messagehandler.errors import SerializationError
+from messagehandler.extras import requires_extra
 from messagehandler.redaction import describe_error
+
+with requires_extra("eventhubs", "the Event Hubs channel", ("azure.eventhub",)):
+    from azure.eventhub import CloseReason, EventData, LoadBalancingStrategy
+    from azure.eventhub.aio import CheckpointStore, EventHubConsumerClient, PartitionContext
 
 if TYPE_CHECKING:
     from messagehandler.channels.streaming.eventhubs import EventHubCredential

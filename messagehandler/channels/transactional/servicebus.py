@@ -15,11 +15,6 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from azure.core.exceptions import AzureError
-from azure.servicebus import ServiceBusMessage, ServiceBusMessageBatch
-from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
-from azure.servicebus.exceptions import MessageSizeExceededError, ServiceBusError
-
 from messagehandler.channels.azure_messaging import (
     build_client,
     connection_secrets,
@@ -31,7 +26,14 @@ from messagehandler.channels.errors import ChannelConfigurationError, ChannelErr
 from messagehandler.channels.protocol import ChannelKind
 from messagehandler.channels.transactional.servicebus_messages import to_message
 from messagehandler.channels.transactional.servicebus_receiver import ServiceBusChannelReceiver
+from messagehandler.extras import requires_extra
 from messagehandler.redaction import describe_error
+
+with requires_extra("servicebus", "the Service Bus channel", ("azure.servicebus",)):
+    from azure.core.exceptions import AzureError
+    from azure.servicebus import ServiceBusMessage, ServiceBusMessageBatch
+    from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
+    from azure.servicebus.exceptions import MessageSizeExceededError, ServiceBusError
 
 if TYPE_CHECKING:
     from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential

@@ -14,10 +14,12 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
-
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.errors import SerializationError
+from messagehandler.extras import requires_extra
+
+with requires_extra("servicebus", "the Service Bus channel", ("azure.servicebus",)):
+    from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
 
 PROPERTY_PREFIX = "cloudEvents_"
 ACCEPTED_PREFIXES = (PROPERTY_PREFIX, "cloudEvents:")

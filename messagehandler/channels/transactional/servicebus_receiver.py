@@ -14,18 +14,20 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from azure.core.exceptions import AzureError
-from azure.servicebus import ServiceBusReceivedMessage
-from azure.servicebus.aio import AutoLockRenewer
-from azure.servicebus.exceptions import MessageLockLostError as SdkMessageLockLostError
-from azure.servicebus.exceptions import ServiceBusError
-
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelError, MessageLockLostError
 from messagehandler.channels.protocol import ReceivedMessage
 from messagehandler.channels.transactional.servicebus_messages import envelope_of
 from messagehandler.errors import SerializationError
+from messagehandler.extras import requires_extra
 from messagehandler.redaction import describe_error
+
+with requires_extra("servicebus", "the Service Bus channel", ("azure.servicebus",)):
+    from azure.core.exceptions import AzureError
+    from azure.servicebus import ServiceBusReceivedMessage
+    from azure.servicebus.aio import AutoLockRenewer
+    from azure.servicebus.exceptions import MessageLockLostError as SdkMessageLockLostError
+    from azure.servicebus.exceptions import ServiceBusError
 
 if TYPE_CHECKING:
     from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelError
 from messagehandler.channels.lifecycle import Closeable
@@ -28,7 +26,11 @@ from messagehandler.channels.transactional.storage_queue_clients import (
     validate_queue_name,
 )
 from messagehandler.channels.transactional.storage_queue_receiver import StorageQueueReceiver
+from messagehandler.extras import requires_extra
 from messagehandler.redaction import describe_error
+
+with requires_extra("storage-queue", "the Storage Queue channel", ("azure.storage.queue",)):
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 if TYPE_CHECKING:
     from azure.storage.queue.aio import QueueClient

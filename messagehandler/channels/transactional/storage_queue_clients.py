@@ -13,14 +13,16 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from azure.core.exceptions import ResourceExistsError
-from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy
-from azure.storage.queue.aio import QueueClient
-from yarl import URL
-
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelConfigurationError
+from messagehandler.extras import requires_extra
 from messagehandler.redaction import redact
+
+with requires_extra("storage-queue", "the Storage Queue channel", ("azure.storage.queue",)):
+    from azure.core.exceptions import ResourceExistsError
+    from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy
+    from azure.storage.queue.aio import QueueClient
+    from yarl import URL
 
 if TYPE_CHECKING:
     from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential

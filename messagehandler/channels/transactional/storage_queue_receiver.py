@@ -16,15 +16,17 @@ from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
-
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelError, MessageLockLostError
 from messagehandler.channels.lifecycle import Closeable
 from messagehandler.channels.protocol import ReceivedMessage
 from messagehandler.channels.transactional.storage_queue_clients import POISON_SUFFIX, QueueClients
 from messagehandler.errors import SerializationError
+from messagehandler.extras import requires_extra
 from messagehandler.redaction import describe_error
+
+with requires_extra("storage-queue", "the Storage Queue channel", ("azure.storage.queue",)):
+    from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueMessage

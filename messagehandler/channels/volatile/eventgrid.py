@@ -18,18 +18,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from azure.core.credentials import AzureKeyCredential, AzureSasCredential
-from azure.core.exceptions import AzureError
-from azure.core.messaging import CloudEvent as AzureCloudEvent
-from azure.eventgrid.aio import EventGridPublisherClient
-from yarl import URL
-
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelConfigurationError, ChannelError
 from messagehandler.channels.lifecycle import Closeable
 from messagehandler.channels.limits import encode_within_limit, json_array_batches
 from messagehandler.channels.protocol import ChannelKind
+from messagehandler.extras import requires_extra
 from messagehandler.redaction import describe_error
+
+with requires_extra("eventgrid", "the Event Grid channel", ("azure.eventgrid",)):
+    from azure.core.credentials import AzureKeyCredential, AzureSasCredential
+    from azure.core.exceptions import AzureError
+    from azure.core.messaging import CloudEvent as AzureCloudEvent
+    from azure.eventgrid.aio import EventGridPublisherClient
+    from yarl import URL
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential

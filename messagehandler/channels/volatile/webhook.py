@@ -13,16 +13,25 @@ import random
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
-import aiohttp
-from yarl import URL
-
 from messagehandler.channels.envelope import CONTENT_TYPE, CloudEvent
 from messagehandler.channels.errors import ChannelConfigurationError, ChannelError
 from messagehandler.channels.lifecycle import Closeable
 from messagehandler.channels.limits import encode_within_limit, join_json_array, json_array_batches
 from messagehandler.channels.protocol import ChannelKind
 from messagehandler.channels.volatile.signing import Secret, signature_headers
+from messagehandler.extras import requires_extra
 from messagehandler.redaction import describe_error
+
+with requires_extra(
+    "webhook",
+    "the webhook channel",
+    (
+        "aiohttp",
+        "yarl",
+    ),
+):
+    import aiohttp
+    from yarl import URL
 
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json; charset=utf-8"
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
