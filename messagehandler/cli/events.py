@@ -10,11 +10,18 @@ from typing import TextIO
 
 from messagehandler.cache.raw import RawEvent
 from messagehandler.cli.inputs import cached_type, check_stored_type, to_raw
+from messagehandler.cli.progress import bar, count_streams, counting
 from messagehandler.cli.settings import Redactor, open_store, store_settings
 from messagehandler.eventsource.protocol import EventSource
 
 _TAIL_WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=30), None)
 """The store has no order across streams: look back ever further until the tail is full."""
+
+
+def _window_name(window: timedelta | None) -> str:
+    if window is None:
+        return "all"
+    return f"last {window.days} days" if window.days > 1 else "last day" if window.days == 1 else "last hour"
 
 
 def _latest(events: Iterable[RawEvent], count: int) -> list[RawEvent]:
@@ -31,22 +38,28 @@ async def _changes(source: EventSource, stream_type: str, since: datetime | None
             yield raw
 
 
-async def _stored_tail(source: EventSource, stream_type: str, count: int) -> list[RawEvent]:
+async def _stored_tail(source: EventSource, stream_type: str, count: int, err: TextIO, enabled: bool) -> list[RawEvent]:
     now = datetime.now(UTC)
-    for window in _TAIL_WINDOWS:
-        events = [raw async for raw in _changes(source, stream_type, None if window is None else now - window)]
-        if len(events) >= count or window is None:
-            return _latest(events, count)
+    total = await count_streams(source, [stream_type])
+    with bar(err, total=total, unit="streams", desc=f"reading {stream_type}", enabled=enabled) as shown:
+        counted = counting(source, shown)
+        for window in _TAIL_WINDOWS:
+            shown.reset(total=total)
+            shown.set_description_str(f"reading {stream_type} ({_window_name(window)})", refresh=False)
+            events = [raw async for raw in _changes(counted, stream_type, None if window is None else now - window)]
+            if len(events) >= count or window is None:
+                shown.update(total - shown.n)
+                return _latest(events, count)
     raise AssertionError("the last window is unbounded")
 
 
-async def _from_store(args: argparse.Namespace, redact: Redactor) -> list[RawEvent]:
+async def _from_store(args: argparse.Namespace, redact: Redactor, err: TextIO) -> list[RawEvent]:
     source = open_store(store_settings(args, redact))
     try:
         await check_stored_type(source, args.stream_type)
         if args.stream_id is not None:
             return to_raw(source, await source.load(args.stream_type, args.stream_id, from_version=args.from_version))
-        return await _stored_tail(source, args.stream_type, args.tail)
+        return await _stored_tail(source, args.stream_type, args.tail, err, not args.no_progress)
     finally:
         await source.close()
 
@@ -60,7 +73,7 @@ def _from_cache(args: argparse.Namespace) -> list[RawEvent]:
 
 
 async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: TextIO) -> int:
-    events = _from_cache(args) if args.cache is not None else await _from_store(args, redact)
+    events = _from_cache(args) if args.cache is not None else await _from_store(args, redact, err)
     if args.stream_id is not None and not events:
         print(f"stream {args.stream_type}/{args.stream_id} has no events", file=err)
         return 1

@@ -87,6 +87,7 @@ def _events(sub: argparse._SubParsersAction[_Parser]) -> None:
     parser.add_argument("--from-version", type=_positive, default=1, help="with STREAM_ID: first version to print")
     parser.add_argument("--cache", type=Path, help="read this cache directory instead of the store")
     parser.add_argument("--after", type=int, default=0, help="with --cache: only events after this sequence number")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (also off when stderr is no TTY)")
     add_store_options(parser)
 
 
@@ -95,6 +96,7 @@ def _stats(sub: argparse._SubParsersAction[_Parser]) -> None:
     parser.add_argument("stream_types", nargs="+", metavar="STREAM_TYPE")
     parser.add_argument("--cache", type=Path, help="measure this cache directory instead of the store")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (also off when stderr is no TTY)")
     add_store_options(parser)
 
 

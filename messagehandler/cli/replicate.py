@@ -6,10 +6,9 @@ import argparse
 from datetime import timedelta
 from typing import TextIO
 
-from tqdm import tqdm
-
 from messagehandler.cache.replicator import CacheReplicator, ReplicationProgress, ReplicationSummary
 from messagehandler.cli.inputs import check_stored_type
+from messagehandler.cli.progress import bar, count_streams
 from messagehandler.cli.settings import Redactor, open_store, store_settings
 from messagehandler.cli.stats import human_bytes
 
@@ -37,13 +36,15 @@ async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: Text
                 on_page=lambda path, offset: print(f"re-fetching page at offset {offset} of {path}", file=err)
             )
             print(f"repaired {repaired} damaged pages", file=out)
-        with tqdm(unit=" events", file=err, disable=True if args.no_progress else None, dynamic_ncols=True) as bar:
+        total = await count_streams(source, args.stream_types)
+        with bar(err, total=total, unit="streams", desc="replicating", enabled=not args.no_progress) as shown:
 
             def progress(state: ReplicationProgress) -> None:
-                bar.set_description(state.stream_type, refresh=False)
-                bar.update(state.events - bar.n)
+                shown.set_description_str(f"replicating {state.stream_type}", refresh=False)
+                shown.update(min(state.streams, total) - shown.n)
 
             summary = await replicator.replicate(args.stream_types, on_progress=progress)
+            shown.update(total - shown.n)  # streams without new events were checked, not copied
         _summary(summary, out)
     finally:
         await source.close()

@@ -18,6 +18,7 @@ from messagehandler.cache.passthrough import PassThroughSerializer
 from messagehandler.cache.source import CacheEventSource
 from messagehandler.cli.errors import CommandError
 from messagehandler.cli.inputs import check_cached_type, check_stored_type
+from messagehandler.cli.progress import bar, count_streams, counting
 from messagehandler.cli.settings import Redactor, open_store, store_settings
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.eventsource.protocol import EventSource
@@ -41,9 +42,15 @@ def load_projection(path: str) -> type[Projection[Any]]:
     return found
 
 
-async def _restore(source: EventSource, projection: type[Projection[Any]], args: argparse.Namespace) -> int:
+async def _restore(
+    source: EventSource, projection: type[Projection[Any]], args: argparse.Namespace, err: TextIO
+) -> int:
     record_type = projection.builds()
-    records = await Projector(source, projection).restore(record_type, args.stream_type)
+    total = await count_streams(source, [args.stream_type])
+    with bar(
+        err, total=total, unit="streams", desc=f"restoring {args.stream_type}", enabled=not args.no_progress
+    ) as shown:
+        records = await Projector(counting(source, shown), projection).restore(record_type, args.stream_type)
     index: SqliteSearchIndex[Any] = SqliteSearchIndex(record_type, args.index)
     try:
         await index.upsert(records)
@@ -59,13 +66,13 @@ async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: Text
     if args.cache is not None:
         cache = CacheEventSource(args.cache, serializer=PassThroughSerializer(registry))
         check_cached_type(cache.reader, args.stream_type)
-        count = await _restore(cache, projection, args)
+        count = await _restore(cache, projection, args, err)
         where = f"cache {args.cache}"
     else:
         source = open_store(store_settings(args, redact), registry)
         try:
             await check_stored_type(source, args.stream_type)
-            count = await _restore(source, projection, args)
+            count = await _restore(source, projection, args, err)
         finally:
             await source.close()
         where = "the store"

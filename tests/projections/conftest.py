@@ -2,53 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from messagehandler import Event, EventSource, EventStream, EventTypeRegistry, InMemoryEventSource
-from messagehandler.eventsource.outbox import OutboxEntry
+from messagehandler import Event, EventSource, EventTypeRegistry, InMemoryEventSource
+from messagehandler.eventsource.observed import ObservedSource
 from samples.organization import OrganizationRegistered, OrganizationRenamed
 
 
-class CountingSource:
+class CountingSource(ObservedSource):
     """Delegates to a source and counts the events it hands out, however they are read."""
 
     def __init__(self, inner: EventSource) -> None:
-        self.inner = inner
+        super().__init__(inner, on_stream=lambda stream: self._count(stream.events), on_load=self._count)
         self.events_read = 0
 
-    @property
-    def registry(self) -> EventTypeRegistry:
-        return self.inner.registry
-
-    async def append(
-        self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]
-    ) -> OutboxEntry | None:
-        return await self.inner.append(stream_type, stream_id, expected_version, events)
-
-    async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
-        events = await self.inner.load(stream_type, stream_id, from_version=from_version)
+    def _count(self, events: list[Event]) -> None:
         self.events_read += len(events)
-        return events
-
-    def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
-        return self._counted(self.inner.read_type(stream_type))
-
-    def read_changes(self, stream_type: str, since: datetime | None = None) -> AsyncIterator[EventStream]:
-        return self._counted(self.inner.read_changes(stream_type, since))
-
-    async def _counted(self, streams: AsyncIterator[EventStream]) -> AsyncIterator[EventStream]:
-        async for stream in streams:
-            self.events_read += len(stream.events)
-            yield stream
-
-    def stream_ids(self, stream_type: str) -> AsyncIterator[str]:
-        return self.inner.stream_ids(stream_type)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 class ClockedSource(InMemoryEventSource):

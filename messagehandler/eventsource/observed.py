@@ -1,0 +1,59 @@
+"""An `EventSource` that reports what it hands out: for progress bars and for counting reads in tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+
+from messagehandler.events.event import Event
+from messagehandler.events.registry import EventTypeRegistry
+from messagehandler.eventsource.outbox import OutboxEntry
+from messagehandler.eventsource.protocol import EventSource, EventStream
+
+
+class ObservedSource:
+    """Delegates to `inner`; calls `on_stream` for every stream read in bulk and `on_load` for every load."""
+
+    def __init__(
+        self,
+        inner: EventSource,
+        *,
+        on_stream: Callable[[EventStream], None] | None = None,
+        on_load: Callable[[list[Event]], None] | None = None,
+    ) -> None:
+        self.inner = inner
+        self._on_stream = on_stream
+        self._on_load = on_load
+
+    @property
+    def registry(self) -> EventTypeRegistry:
+        return self.inner.registry
+
+    async def append(
+        self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]
+    ) -> OutboxEntry | None:
+        return await self.inner.append(stream_type, stream_id, expected_version, events)
+
+    async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
+        events = await self.inner.load(stream_type, stream_id, from_version=from_version)
+        if self._on_load is not None:
+            self._on_load(events)
+        return events
+
+    def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
+        return self._observed(self.inner.read_type(stream_type))
+
+    def read_changes(self, stream_type: str, since: datetime | None = None) -> AsyncIterator[EventStream]:
+        return self._observed(self.inner.read_changes(stream_type, since))
+
+    async def _observed(self, streams: AsyncIterator[EventStream]) -> AsyncIterator[EventStream]:
+        async for stream in streams:
+            if self._on_stream is not None:
+                self._on_stream(stream)
+            yield stream
+
+    def stream_ids(self, stream_type: str) -> AsyncIterator[str]:
+        return self.inner.stream_ids(stream_type)
+
+    async def close(self) -> None:
+        await self.inner.close()
