@@ -26,6 +26,7 @@ from messagehandler.errors import (
     ServiceUnavailableError,
     StreamIntegrityError,
     UnknownEventTypeError,
+    UnreadableEventError,
     UnstorableEventError,
     UpcastError,
 )
@@ -37,7 +38,7 @@ from messagehandler.events import (
     MessageContext,
     message_context,
 )
-from messagehandler.eventsource import EventSource, EventStream, InMemoryEventSource, InvalidKeyError
+from messagehandler.eventsource import EventSource, EventStream, InMemoryEventSource, InvalidKeyError, SkipBadRows
 from messagehandler.repository import AggregateRepository, IdentityConflictError, retry_on_conflict
 
 __version__ = "0.1.0"
@@ -72,8 +73,10 @@ __all__ = [
     "SerializationError",
     "ServiceError",
     "ServiceUnavailableError",
+    "SkipBadRows",
     "StreamIntegrityError",
     "UnknownEventTypeError",
+    "UnreadableEventError",
     "UnstorableEventError",
     "UpcastError",
     "__version__",

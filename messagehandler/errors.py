@@ -207,6 +207,37 @@ class UnstorableEventError(SerializationError, ValueError):
         super().__init__(f"event of type {event_type!r}{where} cannot be stored: {what} {problem}; nothing was written")
 
 
+class UnreadableEventError(SerializationError):
+    """A stored row cannot be read as an event, so a bulk reader stops at it, or skips it by policy.
+
+    Names the row as its store knows it: `source` (`table 'Events'`, `in-memory source`, `cache at
+    ...`), `partition_key` and `row_key` (Table Storage's keys, or their equivalents), the stream and
+    version when they could be read, and `reason`. The error that made it unreadable is `__cause__`.
+    """
+
+    remedy = Remedy.INSPECT
+
+    def __init__(
+        self,
+        source: str,
+        reason: str,
+        *,
+        partition_key: str | None = None,
+        row_key: str | None = None,
+        stream: str | None = None,
+        version: int | None = None,
+    ) -> None:
+        self.source = source
+        self.reason = reason
+        self.partition_key = partition_key
+        self.row_key = row_key
+        self.stream = stream
+        self.version = version
+        row = f"row {partition_key!r}/{row_key!r}" if row_key is not None else "a row"
+        of = f" (stream {stream!r}, version {version})" if stream is not None else ""
+        super().__init__(f"{source}: {row}{of} cannot be read: {reason}")
+
+
 class HandlerDefinitionError(MessageHandlerError):
     """An aggregate's apply handler is declared in a way that cannot be dispatched."""
 

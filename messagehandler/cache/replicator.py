@@ -31,6 +31,7 @@ from messagehandler.cache.raw import raw_from_event
 from messagehandler.cache.repair import repair_cache
 from messagehandler.cache.segments import SegmentWriter
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
+from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
 from messagehandler.eventsource.protocol import EventSource
@@ -96,14 +97,23 @@ class CacheReplicator:
         self._serializer = serializer if serializer is not None else JsonEventSerializer(source.registry)
 
     async def replicate(
-        self, stream_types: Sequence[str], *, on_progress: ProgressCallback | None = None
+        self,
+        stream_types: Sequence[str],
+        *,
+        on_progress: ProgressCallback | None = None,
+        bad_rows: SkipBadRows | None = None,
     ) -> ReplicationSummary:
-        """Add every event not yet cached; safe to interrupt at any point and run again."""
+        """Add every event not yet cached; safe to interrupt at any point and run again.
+
+        A stored row that cannot be read stops the run with `UnreadableEventError`, naming it; with a
+        `bad_rows` policy the rest of its stream is left out and the row reported to the policy (a
+        later event of that stream makes a run read it, and report it, again).
+        """
         for stream_type in stream_types:
             validate_stream(stream_type, "_")
         self.path.mkdir(parents=True, exist_ok=True)
         with writer_lock(self.path):
-            run = _Run(self, self._open_manifest(), on_progress)
+            run = _Run(self, self._open_manifest(), on_progress, bad_rows)
             try:
                 for stream_type in dict.fromkeys(stream_types):
                     await run.replicate_type(stream_type)
@@ -141,8 +151,15 @@ class CacheReplicator:
 class _Run:
     """State of one `replicate` call: the open segment, the positions committed so far, the totals."""
 
-    def __init__(self, owner: CacheReplicator, manifest: Manifest, on_progress: ProgressCallback | None) -> None:
+    def __init__(
+        self,
+        owner: CacheReplicator,
+        manifest: Manifest,
+        on_progress: ProgressCallback | None,
+        bad_rows: SkipBadRows | None,
+    ) -> None:
         self.owner = owner
+        self.bad_rows = bad_rows
         self.manifest = manifest
         self.on_progress = on_progress
         self.writer: SegmentWriter | None = None
@@ -159,7 +176,8 @@ class _Run:
         self.summary.events.setdefault(stream_type, 0)
         self.summary.streams.setdefault(stream_type, 0)
         self.progress.stream_type = stream_type
-        async for stream in catch_up(self.owner.source, stream_type, position, margin=self.owner.margin):
+        feed = catch_up(self.owner.source, stream_type, position, margin=self.owner.margin, bad_rows=self.bad_rows)
+        async for stream in feed:
             writer = self._writer()
             for event in stream.events:
                 writer.add(raw_from_event(self.next_seq, event, body_of(event, serializer)))

@@ -19,9 +19,11 @@ from messagehandler.cache.format import SegmentInfo
 from messagehandler.cache.raw import RawEvent, to_micros
 from messagehandler.cache.reader import CacheReader
 from messagehandler.cache.segments import open_segment, read_page
+from messagehandler.errors import UnreadableEventError
 from messagehandler.events.event import Event
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
+from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, settle, unreadable
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.protocol import EventStream
 
@@ -104,18 +106,45 @@ class CacheEventSource:
         validate_stream(stream_type, stream_id)
         return self._events([r for r in self._raw_stream(stream_type, stream_id) if r.version >= from_version])
 
-    async def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
-        async for stream in self.read_changes(stream_type):
+    async def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
+        async for stream in self.read_changes(stream_type, bad_rows=bad_rows):
             yield stream
 
-    async def read_changes(self, stream_type: str, since: datetime | None = None) -> AsyncIterator[EventStream]:
+    async def read_changes(
+        self, stream_type: str, since: datetime | None = None, *, bad_rows: SkipBadRows | None = None
+    ) -> AsyncIterator[EventStream]:
+        """Streams of the type as cached; a row that does not decode is handled as `EventSource.read_type` says."""
         threshold = None if since is None else to_micros(since)
         for stream_id in list(self._index().get(stream_type, {})):
             rows = self._raw_stream(stream_type, stream_id)
             if threshold is not None:
                 rows = [r for r in rows if r.stored_at_us is not None and r.stored_at_us >= threshold]
-            if rows:
-                yield EventStream(stream_type, stream_id, self._events(rows))
+            if not rows:
+                continue
+            try:
+                events = self._events(rows)
+            except Exception as error:
+                if not is_unreadable(error):
+                    raise
+                settle(bad_rows, self._unreadable(rows))
+                continue
+            yield EventStream(stream_type, stream_id, events)
+
+    def _unreadable(self, rows: list[RawEvent]) -> UnreadableEventError:
+        """The first of `rows` that does not decode, named by its cache sequence number."""
+        deserialize = self._serializer.deserialize
+        for row in rows:
+            try:
+                deserialize(row.body, row.metadata)
+            except Exception as error:
+                return unreadable(
+                    f"cache at {self.path} (seq {row.seq})",
+                    error,
+                    stream_type=row.stream_type,
+                    stream_id=row.stream_id,
+                    version=row.version,
+                )
+        raise AssertionError("every row decodes on its own")
 
     async def stream_ids(self, stream_type: str) -> AsyncIterator[str]:
         for stream_id in list(self._index().get(stream_type, {})):

@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from messagehandler.cache.raw import RawEvent
+from messagehandler.cli.bad_rows import policy, report
 from messagehandler.cli.inputs import cached_type, check_stored_type, to_raw
 from messagehandler.cli.progress import bar, count_streams, counting
 from messagehandler.cli.settings import Redactor, open_store, store_settings
+from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.protocol import EventSource
 
 _TAIL_WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=30), None)
@@ -32,13 +34,17 @@ def _latest(events: Iterable[RawEvent], count: int) -> list[RawEvent]:
     return sorted(heapq.nlargest(count, events, key=order), key=order)
 
 
-async def _changes(source: EventSource, stream_type: str, since: datetime | None) -> AsyncIterator[RawEvent]:
-    async for stream in source.read_changes(stream_type, since):
+async def _changes(
+    source: EventSource, stream_type: str, since: datetime | None, bad_rows: SkipBadRows | None
+) -> AsyncIterator[RawEvent]:
+    async for stream in source.read_changes(stream_type, since, bad_rows=bad_rows):
         for raw in to_raw(source, stream.events):
             yield raw
 
 
-async def _stored_tail(source: EventSource, stream_type: str, count: int, err: TextIO, enabled: bool) -> list[RawEvent]:
+async def _stored_tail(
+    source: EventSource, stream_type: str, count: int, err: TextIO, enabled: bool, bad_rows: SkipBadRows | None
+) -> list[RawEvent]:
     now = datetime.now(UTC)
     total = await count_streams(source, [stream_type])
     with bar(err, total=total, unit="streams", desc=f"reading {stream_type}", enabled=enabled) as shown:
@@ -46,20 +52,23 @@ async def _stored_tail(source: EventSource, stream_type: str, count: int, err: T
         for window in _TAIL_WINDOWS:
             shown.reset(total=total)
             shown.set_description_str(f"reading {stream_type} ({_window_name(window)})", refresh=False)
-            events = [raw async for raw in _changes(counted, stream_type, None if window is None else now - window)]
+            since = None if window is None else now - window
+            events = [raw async for raw in _changes(counted, stream_type, since, bad_rows)]
             if len(events) >= count or window is None:
                 shown.update(total - shown.n)
                 return _latest(events, count)
     raise AssertionError("the last window is unbounded")
 
 
-async def _from_store(args: argparse.Namespace, redact: Redactor, err: TextIO) -> list[RawEvent]:
+async def _from_store(
+    args: argparse.Namespace, redact: Redactor, err: TextIO, bad_rows: SkipBadRows | None
+) -> list[RawEvent]:
     source = open_store(store_settings(args, redact))
     try:
         await check_stored_type(source, args.stream_type)
         if args.stream_id is not None:
             return to_raw(source, await source.load(args.stream_type, args.stream_id, from_version=args.from_version))
-        return await _stored_tail(source, args.stream_type, args.tail, err, not args.no_progress)
+        return await _stored_tail(source, args.stream_type, args.tail, err, not args.no_progress, bad_rows)
     finally:
         await source.close()
 
@@ -73,7 +82,9 @@ def _from_cache(args: argparse.Namespace) -> list[RawEvent]:
 
 
 async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: TextIO) -> int:
-    events = _from_cache(args) if args.cache is not None else await _from_store(args, redact, err)
+    bad_rows = policy(args)
+    events = _from_cache(args) if args.cache is not None else await _from_store(args, redact, err, bad_rows)
+    report(bad_rows, err)
     if args.stream_id is not None and not events:
         print(f"stream {args.stream_type}/{args.stream_id} has no events", file=err)
         return 1

@@ -15,6 +15,7 @@ from messagehandler.cache.reader import CacheReader
 from messagehandler.cli.errors import CommandError
 from messagehandler.events.event import Event
 from messagehandler.events.serialization import JsonEventSerializer
+from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.protocol import EventSource
 
@@ -40,9 +41,11 @@ def to_raw(source: EventSource, events: Sequence[Event]) -> list[RawEvent]:
     return [raw_from_event(0, event, body_of(event, serializer)) for event in events]
 
 
-async def stored_type(source: EventSource, stream_type: str) -> AsyncIterator[RawEvent]:
+async def stored_type(
+    source: EventSource, stream_type: str, bad_rows: SkipBadRows | None = None
+) -> AsyncIterator[RawEvent]:
     await check_stored_type(source, stream_type)
-    async for stream in source.read_type(stream_type):
+    async for stream in source.read_type(stream_type, bad_rows=bad_rows):
         for raw in to_raw(source, stream.events):
             yield raw
 

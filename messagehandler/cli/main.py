@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TextIO
 
 from messagehandler import __version__
+from messagehandler.cli.bad_rows import add_option as add_bad_rows_option
+from messagehandler.cli.bad_rows import hint as bad_rows_hint
 from messagehandler.cli.errors import CommandError
 from messagehandler.cli.settings import Redactor, add_store_options
 from messagehandler.errors import ConfigurationError, MessageHandlerError, ResourceNotFoundError
@@ -74,6 +76,7 @@ def _replicate(sub: argparse._SubParsersAction[_Parser]) -> None:
     )  # fmt: skip
     parser.add_argument("--repair", action="store_true", help="first re-fetch damaged cache pages from the store")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (also off when stderr is no TTY)")
+    add_bad_rows_option(parser)
     add_store_options(parser)
 
 
@@ -88,6 +91,7 @@ def _events(sub: argparse._SubParsersAction[_Parser]) -> None:
     parser.add_argument("--cache", type=Path, help="read this cache directory instead of the store")
     parser.add_argument("--after", type=int, default=0, help="with --cache: only events after this sequence number")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (also off when stderr is no TTY)")
+    add_bad_rows_option(parser)
     add_store_options(parser)
 
 
@@ -97,6 +101,7 @@ def _stats(sub: argparse._SubParsersAction[_Parser]) -> None:
     parser.add_argument("--cache", type=Path, help="measure this cache directory instead of the store")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (also off when stderr is no TTY)")
+    add_bad_rows_option(parser)
     add_store_options(parser)
 
 
@@ -109,6 +114,7 @@ def _restore(sub: argparse._SubParsersAction[_Parser]) -> None:
     parser.add_argument("--index", required=True, help="SQLite search index file (created or updated)")
     parser.add_argument("--cache", help="restore from this cache directory instead of the store")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (also off when stderr is no TTY)")
+    add_bad_rows_option(parser)
     add_store_options(parser)
 
 
@@ -172,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"messagehandler {args.command}: error: {error}", file=err)
         return 2
     except MessageHandlerError as error:
-        print(f"messagehandler {args.command}: error: {error}", file=err)
+        print(f"messagehandler {args.command}: error: {error}{bad_rows_hint(error)}", file=err)
         return 1
     except KeyboardInterrupt:
         print(f"messagehandler {args.command}: interrupted", file=err)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TextIO
 
 from messagehandler.cache.replicator import CacheReplicator, ReplicationProgress, ReplicationSummary
+from messagehandler.cli.bad_rows import policy, report
 from messagehandler.cli.inputs import check_stored_type
 from messagehandler.cli.progress import bar, count_streams
 from messagehandler.cli.settings import Redactor, open_store, store_settings
@@ -43,8 +44,10 @@ async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: Text
                 shown.set_description_str(f"replicating {state.stream_type}", refresh=False)
                 shown.update(min(state.streams, total) - shown.n)
 
-            summary = await replicator.replicate(args.stream_types, on_progress=progress)
+            bad_rows = policy(args)
+            summary = await replicator.replicate(args.stream_types, on_progress=progress, bad_rows=bad_rows)
             shown.update(total - shown.n)  # streams without new events were checked, not copied
+        report(bad_rows, err)
         _summary(summary, out)
     finally:
         await source.close()

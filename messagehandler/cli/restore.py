@@ -16,11 +16,13 @@ from typing import Any, TextIO
 
 from messagehandler.cache.passthrough import PassThroughSerializer
 from messagehandler.cache.source import CacheEventSource
+from messagehandler.cli.bad_rows import policy, report
 from messagehandler.cli.errors import CommandError
 from messagehandler.cli.inputs import check_cached_type, check_stored_type
 from messagehandler.cli.progress import bar, count_streams, counting
 from messagehandler.cli.settings import Redactor, open_store, store_settings
 from messagehandler.events.registry import EventTypeRegistry
+from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.protocol import EventSource
 from messagehandler.projections import Projection, Projector
 from messagehandler.search import SqliteSearchIndex
@@ -43,14 +45,20 @@ def load_projection(path: str) -> type[Projection[Any]]:
 
 
 async def _restore(
-    source: EventSource, projection: type[Projection[Any]], args: argparse.Namespace, err: TextIO
+    source: EventSource,
+    projection: type[Projection[Any]],
+    args: argparse.Namespace,
+    err: TextIO,
+    bad_rows: SkipBadRows | None,
 ) -> int:
     record_type = projection.builds()
     total = await count_streams(source, [args.stream_type])
     with bar(
         err, total=total, unit="streams", desc=f"restoring {args.stream_type}", enabled=not args.no_progress
     ) as shown:
-        records = await Projector(counting(source, shown), projection).restore(record_type, args.stream_type)
+        records = await Projector(counting(source, shown), projection).restore(
+            record_type, args.stream_type, bad_rows=bad_rows
+        )
     index: SqliteSearchIndex[Any] = SqliteSearchIndex(record_type, args.index)
     try:
         await index.upsert(records)
@@ -63,20 +71,22 @@ async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: Text
     projection = load_projection(args.projection)
     registry = EventTypeRegistry(projection.handler_table().event_types)
     started = time.perf_counter()
+    bad_rows = policy(args)
     if args.cache is not None:
         cache = CacheEventSource(args.cache, serializer=PassThroughSerializer(registry))
         check_cached_type(cache.reader, args.stream_type)
-        count = await _restore(cache, projection, args, err)
+        count = await _restore(cache, projection, args, err, bad_rows)
         where = f"cache {args.cache}"
     else:
         source = open_store(store_settings(args, redact), registry)
         try:
             await check_stored_type(source, args.stream_type)
-            count = await _restore(source, projection, args, err)
+            count = await _restore(source, projection, args, err, bad_rows)
         finally:
             await source.close()
         where = "the store"
     seconds = time.perf_counter() - started
+    report(bad_rows, err)
     print(
         f"restored {count:,} {projection.builds().__name__} records of {args.stream_type} from {where} "
         f"into {args.index} in {seconds:.1f} s",

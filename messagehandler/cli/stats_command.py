@@ -6,13 +6,17 @@ import argparse
 import json
 from typing import TextIO
 
+from messagehandler.cli.bad_rows import policy, report
 from messagehandler.cli.inputs import cached_type, check_cached_type, stored_type
 from messagehandler.cli.progress import bar, count_streams, counting
 from messagehandler.cli.settings import Redactor, open_store, store_settings
 from messagehandler.cli.stats import TypeStats, combined, render
+from messagehandler.eventsource.bad_rows import SkipBadRows
 
 
-async def _from_store(args: argparse.Namespace, redact: Redactor, err: TextIO) -> list[TypeStats]:
+async def _from_store(
+    args: argparse.Namespace, redact: Redactor, err: TextIO, bad_rows: SkipBadRows | None
+) -> list[TypeStats]:
     settings = store_settings(args, redact)
     store = open_store(settings)
     results = []
@@ -22,7 +26,7 @@ async def _from_store(args: argparse.Namespace, redact: Redactor, err: TextIO) -
             source = counting(store, shown)
             for stream_type in args.stream_types:
                 item = TypeStats(stream_type)
-                async for raw in stored_type(source, stream_type):
+                async for raw in stored_type(source, stream_type, bad_rows):
                     item.add(raw, sharded=settings.shards > 1)
                 results.append(item)
     finally:
@@ -45,7 +49,9 @@ def _from_cache(args: argparse.Namespace, err: TextIO) -> list[TypeStats]:
 
 
 async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: TextIO) -> int:
-    results = _from_cache(args, err) if args.cache is not None else await _from_store(args, redact, err)
+    bad_rows = policy(args)
+    results = _from_cache(args, err) if args.cache is not None else await _from_store(args, redact, err, bad_rows)
+    report(bad_rows, err)
     total = combined(results)
     if args.json:
         print(json.dumps({"types": [r.to_json() for r in results], "total": total.to_json()}), file=out)

@@ -1,5 +1,6 @@
 """Event sources: the `EventSource` protocol, its in-memory implementation, and the rules they share."""
 
+from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.keys import InvalidKeyError, validate_stream
 from messagehandler.eventsource.limit_errors import (
     EntityTooLargeError,
@@ -22,6 +23,7 @@ __all__ = [
     "InMemoryEventSource",
     "InvalidKeyError",
     "PropertyTooLargeError",
+    "SkipBadRows",
     "TableLimitError",
     "TableLimits",
     "TooManyEntitiesError",

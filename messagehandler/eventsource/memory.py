@@ -12,12 +12,13 @@ import bisect
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
-from messagehandler.errors import ConcurrencyError
+from messagehandler.errors import ConcurrencyError, UnreadableEventError
 from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.appends import check_append
+from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, settle, unreadable
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.limits import DEFAULT_LIMITS, TableLimits, check_rows, surely_within
 from messagehandler.eventsource.outbox import OutboxEntry
@@ -151,17 +152,40 @@ class InMemoryEventSource:
         deserialize = self._serializer.deserialize
         return [deserialize(body, meta) for meta, body in stream[max(from_version, 1) - 1 :]]
 
-    def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
-        return self.read_changes(stream_type)
+    def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
+        return self.read_changes(stream_type, bad_rows=bad_rows)
 
-    async def read_changes(self, stream_type: str, since: datetime | None = None) -> AsyncIterator[EventStream]:
+    async def read_changes(
+        self, stream_type: str, since: datetime | None = None, *, bad_rows: SkipBadRows | None = None
+    ) -> AsyncIterator[EventStream]:
         deserialize = self._serializer.deserialize
         streams = self._streams.get(stream_type, {})
         for stream_id in list(streams):
             rows = streams[stream_id]
             start = 0 if since is None else bisect.bisect_left(rows, since, key=_stored_at)
             if start < len(rows):
-                yield EventStream(stream_type, stream_id, [deserialize(body, meta) for meta, body in rows[start:]])
+                try:
+                    events = [deserialize(body, meta) for meta, body in rows[start:]]
+                except Exception as error:
+                    if not is_unreadable(error):
+                        raise
+                    settle(bad_rows, self._unreadable(stream_type, stream_id, rows[start:], error))
+                    continue
+                yield EventStream(stream_type, stream_id, events)
+
+    def _unreadable(
+        self, stream_type: str, stream_id: str, rows: list[_Row], error: BaseException
+    ) -> UnreadableEventError:
+        """The first row of `rows` that does not decode (the one that raised `error`)."""
+        deserialize = self._serializer.deserialize
+        for meta, body in rows:
+            try:
+                deserialize(body, meta)
+            except Exception as row_error:
+                return unreadable(
+                    "in-memory source", row_error, stream_type=stream_type, stream_id=stream_id, version=meta.version
+                )
+        return unreadable("in-memory source", error, stream_type=stream_type, stream_id=stream_id, version=None)
 
     async def stream_ids(self, stream_type: str) -> AsyncIterator[str]:
         for stream_id in list(self._streams.get(stream_type, {})):

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from messagehandler.events.event import Event
 from messagehandler.events.registry import EventTypeRegistry
+from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.protocol import EventSource, EventStream
 
@@ -40,11 +41,17 @@ class ObservedSource:
             self._on_load(events)
         return events
 
-    def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
-        return self._observed(self.inner.read_type(stream_type))
+    def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
+        if bad_rows is None:
+            return self._observed(self.inner.read_type(stream_type))
+        return self._observed(self.inner.read_type(stream_type, bad_rows=bad_rows))
 
-    def read_changes(self, stream_type: str, since: datetime | None = None) -> AsyncIterator[EventStream]:
-        return self._observed(self.inner.read_changes(stream_type, since))
+    def read_changes(
+        self, stream_type: str, since: datetime | None = None, *, bad_rows: SkipBadRows | None = None
+    ) -> AsyncIterator[EventStream]:
+        if bad_rows is None:
+            return self._observed(self.inner.read_changes(stream_type, since))
+        return self._observed(self.inner.read_changes(stream_type, since, bad_rows=bad_rows))
 
     async def _observed(self, streams: AsyncIterator[EventStream]) -> AsyncIterator[EventStream]:
         async for stream in streams:

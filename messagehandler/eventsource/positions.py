@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from messagehandler.eventsource.bad_rows import SkipBadRows, load_failed
 from messagehandler.eventsource.protocol import EventSource, EventStream
 
 DEFAULT_MARGIN = timedelta(minutes=5)
@@ -80,21 +81,32 @@ async def catch_up(
     position: TypePosition,
     *,
     margin: timedelta = DEFAULT_MARGIN,
+    bad_rows: SkipBadRows | None = None,
 ) -> AsyncGenerator[EventStream, None]:
     """Yield, per stream, the events after `position`, advancing it as each stream is yielded.
 
     A stream is yielded with its unseen events in version order, starting right after the version
     the position has seen: never a gap, never a repeat. The high-water mark moves when the pass is
-    read to its end.
+    read to its end. With a `bad_rows` policy, a stream holding a row that cannot be read (in the
+    changes, or in the versions loaded to fill a gap) is skipped and reported, and its version in the
+    position stays where it was; without one, the read raises.
     """
     since = position.high_water - margin if position.high_water is not None else None
-    async for stream in source.read_changes(stream_type, since):
+    if bad_rows is None:
+        changes = source.read_changes(stream_type, since)
+    else:
+        changes = source.read_changes(stream_type, since, bad_rows=bad_rows)
+    async for stream in changes:
         seen = position.seen(stream.stream_id)
         events = [event for event in stream.events if event.metadata.version > seen]
         if not events:
             continue
         if events[0].metadata.version != seen + 1:
-            events = await source.load(stream_type, stream.stream_id, from_version=seen + 1)
+            try:
+                events = await source.load(stream_type, stream.stream_id, from_version=seen + 1)
+            except Exception as error:
+                load_failed(bad_rows, source, error, stream_type=stream_type, stream_id=stream.stream_id)
+                continue
         unseen = EventStream(stream_type, stream.stream_id, events)
         position.advance(unseen)
         yield unseen

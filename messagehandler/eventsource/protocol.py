@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from messagehandler.events.event import Event
 from messagehandler.events.registry import EventTypeRegistry
+from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.outbox import OutboxEntry
 
 
@@ -57,17 +58,24 @@ class EventSource(Protocol):
         """Events of one stream with version >= `from_version`, in order; empty when there are none."""
         ...
 
-    def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
-        """Every stream of a type, one at a time; memory holds one stream, not the whole type."""
+    def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
+        """Every stream of a type, one at a time; memory holds one stream, not the whole type.
+
+        A row that cannot be read raises `UnreadableEventError` naming it; with a `SkipBadRows`
+        policy its stream is skipped instead and the row reported to the policy.
+        """
         ...
 
-    def read_changes(self, stream_type: str, since: datetime | None = None) -> AsyncIterator[EventStream]:
+    def read_changes(
+        self, stream_type: str, since: datetime | None = None, *, bad_rows: SkipBadRows | None = None
+    ) -> AsyncIterator[EventStream]:
         """Streams of a type with events stored at or after `since`, each holding only those events.
 
         `since` is compared with `EventMetadata.stored_at`, the store's own commit time. A transaction
         in flight may commit with a time earlier than one already read, so a consumer catching up
         re-reads a safety margin before its high-water mark and skips versions it has seen; see
-        `messagehandler.eventsource.positions`. With `since=None` this is `read_type`.
+        `messagehandler.eventsource.positions`. With `since=None` this is `read_type`. Unreadable rows
+        are handled as in `read_type`.
         """
         ...
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Generic, TypeVar
 
+from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
 from messagehandler.projections.builder import Factory
 from messagehandler.projections.checkpoints import (
@@ -58,6 +59,9 @@ class DurableReadModel(Generic[R]):
 
     `margin` is how far before the position's high-water mark a catch-up re-reads, to cover commits
     in flight and clock skew between partitions; see `messagehandler.eventsource.positions`.
+    A stored row that cannot be read stops `open` and `catch_up` with `UnreadableEventError`; with a
+    `bad_rows` policy (`SkipBadRows`) its stream is left as it was and the row reported to the policy
+    (once per policy object, however many catch-ups meet it).
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class DurableReadModel(Generic[R]):
         factory: Factory[R] | None = None,
         margin: timedelta = DEFAULT_MARGIN,
         salt: str = "",
+        bad_rows: SkipBadRows | None = None,
     ) -> None:
         self.projector = projector
         self.record_type = record_type
@@ -78,6 +83,7 @@ class DurableReadModel(Generic[R]):
         self.store = store
         self.name = check_name(name if name is not None else default_name(stream_type, record_type))
         self.margin = margin
+        self.bad_rows = bad_rows
         self._builder = projector.builder(record_type)
         self._factory = factory if factory is not None else self._builder.default_factory
         self.version = read_model_version(record_type, self._builder.projections, salt)
@@ -109,7 +115,9 @@ class DurableReadModel(Generic[R]):
     async def catch_up(self) -> set[str]:
         """Apply the events stored since the position; returns the ids of the records created or changed."""
         self._refuse_if_interrupted("catch up")
-        streams = catch_up(self.projector.source, self.stream_type, self.position, margin=self.margin)
+        streams = catch_up(
+            self.projector.source, self.stream_type, self.position, margin=self.margin, bad_rows=self.bad_rows
+        )
         try:
             return await project_streams(self._builder, streams, self.records, self._factory)
         except BaseException:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterable, Sequence
 from typing import Any, TypeVar, overload
 
 from messagehandler.events.event import Event
+from messagehandler.eventsource.bad_rows import SkipBadRows, load_failed
 from messagehandler.eventsource.protocol import EventSource, EventStream
 from messagehandler.projections.builder import Factory, RecordBuilder
 from messagehandler.projections.errors import NoProjectionError
@@ -54,12 +55,23 @@ class Projector:
 
     @overload
     async def restore(
-        self, record_type: type[R], stream_type: str, *, factory: Factory[R] | None = None
+        self,
+        record_type: type[R],
+        stream_type: str,
+        *,
+        factory: Factory[R] | None = None,
+        bad_rows: SkipBadRows | None = None,
     ) -> dict[str, R]: ...
 
     @overload
     async def restore(
-        self, record_type: type[R], stream_type: str, stream_id: str, *, factory: Factory[R] | None = None
+        self,
+        record_type: type[R],
+        stream_type: str,
+        stream_id: str,
+        *,
+        factory: Factory[R] | None = None,
+        bad_rows: SkipBadRows | None = None,
     ) -> R | None: ...
 
     async def restore(
@@ -69,19 +81,38 @@ class Projector:
         stream_id: str | None = None,
         *,
         factory: Factory[R] | None = None,
+        bad_rows: SkipBadRows | None = None,
     ) -> dict[str, R] | R | None:
         """Records by stream id for a whole stream type, or the record of one stream (None if it has none).
 
         A record is created, with `factory(stream_id)` or else `record_type()`, at the first event a
         projection handles: streams whose events no projection handles get no record.
+
+        Raises:
+            UnreadableEventError: a stored row cannot be read, naming it; with a `bad_rows` policy
+                its stream gets no record instead, and the row is reported to the policy.
+            ServiceUnavailableError: the store could not be read; retry later.
+
+        Example:
+            >>> skipped = SkipBadRows()
+            >>> records = await projector.restore(Summary, "Organization", bad_rows=skipped)
+            >>> for row in skipped.skipped: print(row)
         """
         builder = self.builder(record_type)
         make = factory if factory is not None else builder.default_factory
         if stream_id is not None:
-            events = await self.source.load(stream_type, stream_id)
+            try:
+                events = await self.source.load(stream_type, stream_id)
+            except Exception as error:
+                load_failed(bad_rows, self.source, error, stream_type=stream_type, stream_id=stream_id)
+                return None
             return builder.project(None, events, stream_id, make)
         records: dict[str, R] = {}
-        await project_streams(builder, self.source.read_type(stream_type), records, make)
+        if bad_rows is None:
+            streams = self.source.read_type(stream_type)
+        else:
+            streams = self.source.read_type(stream_type, bad_rows=bad_rows)
+        await project_streams(builder, streams, records, make)
         return records
 
     def invoke(self, record: R, event: Event) -> R:

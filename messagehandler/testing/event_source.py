@@ -30,6 +30,7 @@ from messagehandler import (
 from messagehandler.events.event import Event
 from messagehandler.eventsource.protocol import EventSource
 from messagehandler.testing._pytest import pytest
+from messagehandler.testing.bad_rows import BadRowsContract
 from messagehandler.testing.recording import recorded
 from messagehandler.testing.round_trip import RoundTripContract
 from messagehandler.testing.streams import (
@@ -64,7 +65,7 @@ class PriceV2(Event, type_name="messagehandler.testing.PriceSet", schema_version
     currency: str
 
 
-class EventSourceContract(RoundTripContract):
+class EventSourceContract(RoundTripContract, BadRowsContract):
     """What every `EventSource` must do: atomic appends, conflicts, exact round trips, refusals before writing."""
 
     async def test_a_missing_stream_loads_empty(self, event_source: EventSource) -> None:

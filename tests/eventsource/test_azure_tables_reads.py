@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from azure.data.tables.aio import TableClient
 
-from messagehandler import EventTypeRegistry, UnknownEventTypeError
+from messagehandler import EventTypeRegistry, UnknownEventTypeError, UnreadableEventError
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
 from tests.eventsource.azure_tables_support import ALL_TYPES, ORG, history, notes
 
@@ -72,8 +72,10 @@ async def test_read_type_deserialises_through_the_registry(make_table_source: Ma
     await source.append(ORG, "a", 0, notes("a", ["hello"]))
     reader = make_table_source(registry=EventTypeRegistry(closed=True))  # a reader that lacks Note
 
-    with pytest.raises(UnknownEventTypeError, match=r"Note.*Organization/a"):
+    with pytest.raises(UnreadableEventError, match=r"Note.*Organization/a") as raised:
         _ = [s async for s in reader.read_type(ORG)]
+    assert isinstance(raised.value.__cause__, UnknownEventTypeError)
+    assert (raised.value.partition_key, raised.value.row_key) == (ORG, "a_0000000001")
 
 
 async def test_the_table_is_created_on_first_use(make_table_source: MakeSource, raw_table: TableClient) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from messagehandler import EventSource
+from messagehandler import EventSource, SerializationError, SkipBadRows
 from messagehandler.eventsource.positions import TypePosition, catch_up
+from messagehandler.testing import recorded
+from messagehandler.testing.bad_rows import Counted
 from samples.organization import OrganizationRegistered, OrganizationRenamed
 from tests.support.history import ORG, history
 from tests.support.history import strictly_later_commit as _strictly_later_commit
@@ -82,3 +84,24 @@ async def test_the_high_water_mark_moves_only_when_a_pass_is_read_to_its_end(eve
 
     assert len(rest) == 2
     assert position.high_water is not None
+
+
+async def test_a_gap_that_cannot_be_loaded_stops_a_catch_up_or_is_skipped_and_reported(
+    event_source: EventSource,
+) -> None:
+    event_source.registry.register(Counted)
+    await event_source.append(ORG, "a", 0, history("a", 1))
+    await event_source.append(ORG, "a", 1, recorded(ORG, "a", [Counted.model_construct(count=-1)], start_version=2))
+    high_water = await _strictly_later_commit(event_source, datetime.now(UTC))  # after the bad row's commit
+    await event_source.append(ORG, "a", 2, history("a", 1, start_version=3))
+    await event_source.append(ORG, "b", 0, history("b", 1))
+
+    with pytest.raises(SerializationError):
+        await versions(event_source, TypePosition(versions={"a": 1}, high_water=high_water), timedelta(0))
+    position = TypePosition(versions={"a": 1}, high_water=high_water)
+    bad_rows = SkipBadRows()
+    feed = catch_up(event_source, ORG, position, margin=timedelta(0), bad_rows=bad_rows)
+
+    assert {s.stream_id: [e.metadata.version for e in s.events] async for s in feed} == {"b": [1]}
+    assert position.versions == {"a": 1, "b": 1}
+    assert bad_rows.streams == [f"{ORG}/a"]

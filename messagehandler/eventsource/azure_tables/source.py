@@ -13,6 +13,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
@@ -40,6 +41,7 @@ from messagehandler.eventsource.azure_tables.conflicts import Failed, classify
 from messagehandler.eventsource.azure_tables.errors import TableNotFoundError
 from messagehandler.eventsource.azure_tables.merge import merge
 from messagehandler.eventsource.azure_tables.sharding import check_shards, partition_key, partition_keys
+from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, settle, unreadable
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.limits import DEFAULT_LIMITS, MAX_VERSION, check_rows, surely_within
 from messagehandler.eventsource.outbox import OutboxEntry
@@ -502,26 +504,37 @@ class AzureTableStorageEventSource:
                 events.append(deserialize(body, meta))
         return events
 
-    def read_type(self, stream_type: str) -> AsyncIterator[EventStream]:
-        return self.read_changes(stream_type)
+    def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
+        return self.read_changes(stream_type, bad_rows=bad_rows)
 
-    async def read_changes(self, stream_type: str, since: datetime | None = None) -> AsyncIterator[EventStream]:
-        """Rows whose `Timestamp` (the service's commit time) is at or after `since`, grouped per stream."""
+    async def read_changes(
+        self, stream_type: str, since: datetime | None = None, *, bad_rows: SkipBadRows | None = None
+    ) -> AsyncIterator[EventStream]:
+        """Rows whose `Timestamp` (the service's commit time) is at or after `since`, grouped per stream.
+
+        Raises:
+            UnreadableEventError: a row cannot be read (without a `bad_rows` policy); it names the
+                table, the partition and row keys and the reason.
+            ServiceUnavailableError: the table could not be read; retry later.
+        """
         await self._ready()
-        partitions = [self._read_partition(stream_type, pk, since) for pk in partition_keys(stream_type, self._shards)]
+        partitions = [
+            self._read_partition(stream_type, pk, since, bad_rows) for pk in partition_keys(stream_type, self._shards)
+        ]
         async for stream in merge(partitions):
             yield stream
 
     async def _read_partition(
-        self, stream_type: str, partition: str, since: datetime | None
+        self, stream_type: str, partition: str, since: datetime | None, bad_rows: SkipBadRows | None
     ) -> AsyncIterator[EventStream]:
         """Streams of one partition, each complete once the RowKeys have passed its range.
 
         Rows come in RowKey order, so a stream's rows are contiguous except where another id extends it
-        (`x` and `x_0000000001`): those nest, and a stack of open streams keeps them apart.
+        (`x` and `x_0000000001`): those nest, and a stack of open streams keeps them apart. A stream
+        holding a row that cannot be read stays on the stack, marked, and is skipped when it closes.
         """
         deserialize = self._serializer.deserialize
-        open_streams: list[tuple[str, str, list[Event]]] = []
+        open_streams: list[_OpenStream] = []
         action = f"read partition {partition!r}"
         if since is None:
             rows = self._query(_PARTITION, {"pk": partition}, action=action)
@@ -531,18 +544,51 @@ class AzureTableStorageEventSource:
             key = row["RowKey"]
             if is_outbox_row(key):
                 continue
-            while open_streams and key >= open_streams[-1][1]:
-                done_id, _, done_events = open_streams.pop()
-                yield EventStream(stream_type, done_id, done_events)
-            meta, body = from_entity(row, stream_type)
-            event = deserialize(body, meta)
-            if open_streams and open_streams[-1][0] == meta.source_id:
-                open_streams[-1][2].append(event)
-            else:
-                open_streams.append((meta.source_id, stream_end(meta.source_id), [event]))
+            while open_streams and key >= open_streams[-1].end:
+                if (done := open_streams.pop()).readable:
+                    yield EventStream(stream_type, done.stream_id, done.events)
+            try:
+                meta, body = from_entity(row, stream_type)
+                event: Event | None = deserialize(body, meta)
+                stream_id: str | None = meta.source_id
+            except Exception as error:
+                if not is_unreadable(error):
+                    raise
+                stream_id, event = self._skip_row(stream_type, partition, row, error, bad_rows), None
+            if stream_id is None:
+                continue
+            if not open_streams or open_streams[-1].stream_id != stream_id:
+                open_streams.append(_OpenStream(stream_id, stream_end(stream_id)))
+            if event is None:
+                open_streams[-1].readable = False
+            elif open_streams[-1].readable:
+                open_streams[-1].events.append(event)
         while open_streams:
-            done_id, _, done_events = open_streams.pop()
-            yield EventStream(stream_type, done_id, done_events)
+            if (done := open_streams.pop()).readable:
+                yield EventStream(stream_type, done.stream_id, done.events)
+
+    def _skip_row(
+        self, stream_type: str, partition: str, row: Any, error: BaseException, bad_rows: SkipBadRows | None
+    ) -> str | None:
+        """Report an unreadable row (or raise it without a policy); the id of the stream it belongs to, if known."""
+        key = str(row["RowKey"])
+        stream_id, _, digits = key.rpartition("_")
+        with contextlib.suppress(TypeError):
+            stream_id = text_of(row.get(SOURCE_ID) or stream_id)
+        version = int(digits) if digits.isdigit() else None
+        settle(
+            bad_rows,
+            unreadable(
+                self._service,
+                error,
+                stream_type=stream_type,
+                stream_id=stream_id or None,
+                version=version,
+                partition_key=partition,
+                row_key=key,
+            ),
+        )
+        return stream_id or None
 
     async def stream_ids(self, stream_type: str) -> AsyncIterator[str]:
         await self._ready()
@@ -595,6 +641,16 @@ class AzureTableStorageEventSource:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+@dataclass
+class _OpenStream:
+    """A stream whose rows are being read: its id, the RowKey past its last row, its events so far."""
+
+    stream_id: str
+    end: str
+    events: list[Event] = field(default_factory=list)
+    readable: bool = True
 
 
 def _credential_secrets(credential: object) -> tuple[str, ...]:
