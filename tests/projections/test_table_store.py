@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from azure.data.tables.aio import TableClient
 
+from messagehandler import ServiceUnavailableError
 from messagehandler.projections import CorruptCheckpointError, DurableReadModel, Projector, Start
 from messagehandler.projections.table_store import TableCheckpointStore
 from messagehandler.testing.azurite import AzuriteProcess
 from samples.organization import OrganizationRegistered, OrganizationRenamed
 from tests.projections.support import ORG, register
+from tests.support.fault_proxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.azurite
 
@@ -66,3 +69,69 @@ async def test_a_read_model_checkpointed_in_a_table(azurite: AzuriteProcess, sto
     assert set(second.records) == {"acme", "globex"}
     async with TableClient.from_connection_string(azurite.connection_string, store.client.table_name) as raw:
         assert (await raw.get_entity(first.name, "head"))["Rows"] == 1
+
+
+@pytest.fixture
+def proxied(table_proxy: FaultProxy, azurite: AzuriteProcess, store: TableCheckpointStore) -> TableCheckpointStore:
+    """A second store on the same table whose requests go through the fault proxy; the SDK does not retry."""
+    client = TableClient.from_connection_string(
+        table_proxy.rewrite(azurite.connection_string), store.client.table_name, retry_total=0
+    )
+    return TableCheckpointStore(client, create_table=False)
+
+
+def batches(proxy: FaultProxy) -> int:
+    return sum("$batch" in line for line in proxy.requests)
+
+
+@pytest.mark.parametrize(("size", "transactions"), [(1_000, 1), (1_500_000, 1), (5_000_000, 3)])
+async def test_a_checkpoint_is_written_in_entity_group_transactions_not_a_request_per_row(
+    proxied: TableCheckpointStore, table_proxy: FaultProxy, store: TableCheckpointStore, size: int, transactions: int
+) -> None:
+    data = os.urandom(size)
+    assert await store.read("model") is None  # the table exists
+
+    async with proxied:
+        await proxied.write("model", data)
+
+    assert batches(table_proxy) == transactions
+    writes = [line for line in table_proxy.requests if line.split(" ")[0] in ("PUT", "PATCH", "MERGE")]
+    assert writes == []
+    assert await store.read("model") == data
+
+
+async def test_a_save_elsewhere_while_reading_never_makes_the_reader_see_a_damaged_checkpoint(
+    proxied: TableCheckpointStore, table_proxy: FaultProxy, store: TableCheckpointStore
+) -> None:
+    first, second, third = os.urandom(400_000), os.urandom(300_000), b"third"
+    await store.write("model", first)
+    table_proxy.inject(Fault.DELAY, match=b"RowKey%20gt", delay=1.5)  # the reader's query of the chunk rows
+
+    async with proxied:
+        reading = asyncio.create_task(proxied.read("model"))
+        await until(lambda: bool(table_proxy.faulted))
+        await store.write("model", second)  # deletes the rows the reader is about to read
+        await store.write("model", third)
+        assert await reading == third
+
+
+async def test_a_save_that_fails_half_way_leaves_the_old_checkpoint_whole(
+    proxied: TableCheckpointStore, table_proxy: FaultProxy, store: TableCheckpointStore
+) -> None:
+    old = os.urandom(100_000)
+    await store.write("model", old)
+    table_proxy.inject(Fault.RESET_REQUEST, match=b"$batch", after=1)  # the second of three transactions
+
+    async with proxied:
+        with pytest.raises(ServiceUnavailableError):
+            await proxied.write("model", os.urandom(5_000_000))
+
+    assert batches(table_proxy) == 2
+    assert await store.read("model") == old
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)

@@ -49,6 +49,7 @@ class _Rule:
     cut_after: int
     status: int = 503
     code: str = "ServerBusy"
+    after: int = 0
 
     def error_response(self) -> bytes:
         body = json.dumps(
@@ -120,9 +121,11 @@ class FaultProxy:
         cut_after: int = 64,
         status: int = 503,
         code: str = "ServerBusy",
+        after: int = 0,
     ) -> None:
-        """Apply `fault` to the next `times` requests whose head contains `match` (any request if None)."""
-        self._rules.append(_Rule(fault, match, times, delay, cut_after, status, code))
+        """Apply `fault` to the next `times` requests whose head contains `match` (any request if None),
+        once `after` such requests have passed untouched."""
+        self._rules.append(_Rule(fault, match, times, delay, cut_after, status, code, after))
 
     def clear(self) -> None:
         self._rules.clear()
@@ -160,6 +163,9 @@ class FaultProxy:
     def _take_rule(self, head: bytes) -> _Rule | None:
         for rule in self._rules:
             if rule.match is None or rule.match in head:
+                if rule.after > 0:
+                    rule.after -= 1
+                    return None
                 rule.times -= 1
                 if rule.times <= 0:
                     self._rules.remove(rule)
