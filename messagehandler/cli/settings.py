@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from messagehandler.eventsource.protocol import EventSource
 
 CONNECTION_STRING_ENV = "MESSAGEHANDLER_CONNECTION_STRING"
+FALLBACK_CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
+"""The Azure SDKs' usual variable, read when $MESSAGEHANDLER_CONNECTION_STRING is not set."""
 TABLE_ENV = "MESSAGEHANDLER_TABLE"
 SHARDS_ENV = "MESSAGEHANDLER_SHARDS"
 MASK = "***"
@@ -50,7 +52,8 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("event store (Azure Table Storage)")
     group.add_argument(
         "--connection-string",
-        help=f"storage account connection string (default: ${CONNECTION_STRING_ENV}); prefer the variable, "
+        help=f"storage account connection string (default: ${CONNECTION_STRING_ENV}, else "
+        f"${FALLBACK_CONNECTION_STRING_ENV}); prefer the variable, "
         "since options are visible in the process list",
     )
     group.add_argument("--table", help=f"table holding the events (default: ${TABLE_ENV})")
@@ -70,7 +73,11 @@ class StoreSettings:
 
 
 def store_settings(args: argparse.Namespace, redact: Redactor) -> StoreSettings:
-    connection_string = args.connection_string or os.environ.get(CONNECTION_STRING_ENV)
+    connection_string = (
+        args.connection_string
+        or os.environ.get(CONNECTION_STRING_ENV)
+        or os.environ.get(FALLBACK_CONNECTION_STRING_ENV)
+    )
     redact.add(connection_string)
     if not connection_string:
         raise ConfigurationError(

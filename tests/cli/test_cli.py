@@ -239,11 +239,24 @@ def test_a_bad_tail_is_a_usage_error(capsys: pytest.CaptureFixture[str], tail: s
 
 def test_missing_settings_are_named(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MESSAGEHANDLER_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
 
     code, _, err = run(capsys, "stats", ORG)
 
     assert code == 2
     assert "MESSAGEHANDLER_CONNECTION_STRING" in err
+
+
+def test_the_azure_sdks_variable_is_the_fallback(
+    env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, azurite: AzuriteProcess
+) -> None:
+    monkeypatch.delenv("MESSAGEHANDLER_CONNECTION_STRING")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+
+    code, out, _ = run(capsys, "stats", ORG, "--json")
+
+    assert code == 0
+    assert json.loads(out)["total"]["events"] == 5
 
 
 def test_the_console_script_replicates_in_a_subprocess(env: str, tmp_path: Path) -> None:
