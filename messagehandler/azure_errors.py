@@ -14,7 +14,7 @@ The classification reads types by name and the attributes every Azure SDK sets (
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from messagehandler.errors import (
     AccessDeniedError,
@@ -29,7 +29,14 @@ _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _NOT_FOUND_CODES = frozenset(
     {"TableNotFound", "QueueNotFound", "ContainerNotFound", "ResourceNotFound", "BlobNotFound", "EntityNotFound"}
 )
-_DENIED_NAMES = ("AuthenticationError", "AuthorizationError", "ClientAuthenticationError", "Unauthorized")
+_DENIED_NAMES = (
+    "AuthenticationError",
+    "AuthorizationError",
+    "ClientAuthenticationError",
+    "Unauthorized",
+    "ServiceBusAuthenticationError",
+    "ServiceBusAuthorizationError",
+)
 _NOT_FOUND_NAMES = ("EntityNotFoundError", "MessagingEntityNotFoundError")
 _UNAVAILABLE_NAMES = (
     "ServiceRequestError",
@@ -39,7 +46,9 @@ _UNAVAILABLE_NAMES = (
     "ServiceBusConnectionError",
     "ServiceBusCommunicationError",
     "ServiceBusServerBusyError",
+    "ServiceBusQuotaExceededError",
     "OperationTimeoutError",
+    "EventDataSendError",
     "ClientConnectionError",
     "ClientPayloadError",
     "ServerDisconnectedError",
@@ -130,11 +139,14 @@ def map_azure_error(
     action: str = "",
     secrets: Iterable[str | bytes | None] = (),
     not_found: Callable[[], MessageHandlerError] | None = None,
+    classes: Mapping[type[ServiceError], type[ServiceError]] | None = None,
 ) -> MessageHandlerError:
     """The messagehandler error for an SDK or transport exception, with a one-line, secret-free message.
 
     `service` names what was called (`table 'Events'`), `action` what was being done (`append to
-    Organization/acme`); `not_found` builds the specific error for a missing resource.
+    Organization/acme`); `not_found` builds the specific error for a missing resource. `classes` swaps
+    each service error class for a part's own subclass of it (`CHANNEL_ERRORS` makes an unreachable
+    broker a `ChannelUnavailableError`, which is both a `ChannelError` and a `ServiceUnavailableError`).
     """
     if isinstance(error, MessageHandlerError):
         return error
@@ -154,6 +166,8 @@ def map_azure_error(
         kind = ServiceUnavailableError
     else:
         kind = ServiceError
+    if classes is not None:
+        kind = classes.get(kind, kind)
     return kind(text, service=service, status=status, code=code, reached_service=reached_service(error))
 
 
@@ -164,6 +178,7 @@ def azure_errors(
     action: str = "",
     secrets: Iterable[str | bytes | None] = (),
     not_found: Callable[[], MessageHandlerError] | None = None,
+    classes: Mapping[type[ServiceError], type[ServiceError]] | None = None,
 ) -> Iterator[None]:
     """Map what the block raises (an SDK, transport or timeout error) with `map_azure_error`.
 
@@ -179,7 +194,7 @@ def azure_errors(
             raise
         secrets = tuple(secrets)
         raise map_azure_error(
-            error, service, action=action, secrets=secrets, not_found=not_found
+            error, service, action=action, secrets=secrets, not_found=not_found, classes=classes
         ) from RedactedCauseError(error, secrets)
 
 
