@@ -25,7 +25,7 @@ from messagehandler.errors import (
 )
 from messagehandler.redaction import describe_error, redact
 
-_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _NOT_FOUND_CODES = frozenset(
     {"TableNotFound", "QueueNotFound", "ContainerNotFound", "ResourceNotFound", "BlobNotFound", "EntityNotFound"}
 )
@@ -130,6 +130,22 @@ def is_unavailable(error: BaseException) -> bool:
     if _names(error) & set(_UNAVAILABLE_NAMES):
         return True
     return getattr(error, "retryable", False) is True
+
+
+def http_status_error(status: int) -> type[ServiceError]:
+    """The service error class for an HTTP answer of a plain endpoint (a webhook): what the caller can do.
+
+    401 and 403 are refused credentials; 404 and 410 (Gone, which Standard Webhooks uses to say "stop
+    sending") a missing resource; 408, 425, 429 and 5xx are worth retrying later; any other status is
+    a refusal the same request will meet again.
+    """
+    if status in (401, 403):
+        return AccessDeniedError
+    if status in (404, 410):
+        return ResourceNotFoundError
+    if status in _RETRY_STATUSES or status >= 500:
+        return ServiceUnavailableError
+    return ServiceError
 
 
 def map_azure_error(

@@ -123,6 +123,7 @@ class CloudEvent:
         raw = load_json(text, "the envelope")
         if not isinstance(raw, dict):
             raise MalformedEnvelopeError(f"the envelope is a JSON {type(raw).__name__}, not an object")
+        _check_spec_version(raw)
         if raw.get("data_base64") is not None:
             raise MalformedEnvelopeError("the envelope carries binary data (data_base64); events carry JSON data")
         if "data" not in raw:
@@ -138,9 +139,7 @@ class CloudEvent:
         Null attributes count as absent (the JSON format says so). With `epoch_milliseconds`, an
         integer `time` is an AMQP timestamp. Raises `MalformedEnvelopeError` naming the first problem.
         """
-        specversion = read_string(attributes, "specversion")
-        if specversion != SPEC_VERSION:
-            raise MalformedEnvelopeError(f"spec version {specversion!r} is not {SPEC_VERSION!r}")
+        _check_spec_version(attributes)
         check_json_content_type(read_optional_string(attributes, "datacontenttype"))
         if not data.startswith("{"):
             raise MalformedEnvelopeError("the envelope's data is not a JSON object")
@@ -182,3 +181,8 @@ class CloudEvent:
         """The typed event, through the registry and its upcasters, with its metadata restored."""
         return serializer.deserialize(self.data, self.metadata())
 
+
+def _check_spec_version(attributes: Mapping[str, Any]) -> None:
+    specversion = read_string(attributes, "specversion")
+    if specversion != SPEC_VERSION:
+        raise MalformedEnvelopeError(f"spec version {specversion!r} is not {SPEC_VERSION!r}")

@@ -91,18 +91,3 @@ async def test_the_stream_version_property_is_an_amqp_long(broker: AmqpTestBroke
 
     (delivered,) = broker.delivered(HUB)
     assert type(delivered.message.properties["cloudEvents_streamversion"]) is int
-
-
-async def test_concurrent_first_publishes_to_a_fresh_channel_all_arrive(
-    broker: AmqpTestBroker, make_channel: MakeChannel
-) -> None:
-    import asyncio
-
-    for trial in range(8):
-        channel = make_channel()
-        streams = [envelopes(f"o-{trial}-{n}", 2) for n in range(2)]
-
-        await asyncio.gather(*(channel.publish(stream) for stream in streams))
-
-        arrived = {CloudEvent.from_json(d.message.body).id for d in broker.delivered(HUB)}
-        assert {e.id for stream in streams for e in stream} <= arrived, f"publishes lost in trial {trial}"

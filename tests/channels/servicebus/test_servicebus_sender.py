@@ -131,18 +131,3 @@ async def test_integers_go_out_as_amqp_long_and_strings_as_amqp_string(
         assert type(properties[name]) is int, f"{name} is {type(properties[name]).__name__}, not an AMQP long"
         assert not isinstance(properties[name], int32)
     assert {type(value) for name, value in properties.items() if "version" not in name} == {str}
-
-
-async def test_concurrent_first_publishes_to_a_fresh_channel_all_arrive(
-    broker: AmqpTestBroker, make_channel: MakeChannel
-) -> None:
-    import asyncio
-
-    for trial in range(8):
-        channel = make_channel()
-        streams = [envelopes(f"o-{trial}-{n}", 2) for n in range(2)]
-
-        await asyncio.gather(*(channel.publish(stream) for stream in streams))
-
-        arrived = {d.message.id for d in broker.delivered(QUEUE)}
-        assert {e.id for stream in streams for e in stream} <= arrived, f"publishes lost in trial {trial}"
