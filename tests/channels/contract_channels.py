@@ -170,9 +170,8 @@ async def service_bus() -> AsyncIterator[ChannelUnderTest]:
 async def event_hubs() -> AsyncIterator[ChannelUnderTest]:
     from messagehandler.channels.streaming.eventhubs import EventHubChannel, encoded_size, to_event_data
     from tests.support.amqp_broker import running_broker
-    from tests.support.amqp_broker.eventhub_frames import padded_eventhub_frames
 
-    with padded_eventhub_frames(), running_broker() as broker:
+    with running_broker() as broker:
         channel = EventHubChannel.from_connection_string(
             broker.connection_string(), eventhub_name="contract", max_message_bytes=16 * 1024, retry_total=0
         )
