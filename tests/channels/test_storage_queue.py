@@ -362,3 +362,31 @@ def test_the_receiver_says_its_kind(make_queue_channel: MakeChannel) -> None:
 
     assert receiver.kind is ChannelKind.TRANSACTIONAL
     assert channel_source(receiver).kind is ChannelKind.TRANSACTIONAL
+
+
+@pytest.mark.parametrize("kind", ["named-key", "sas"])
+async def test_credential_objects_stay_out_of_errors_and_reprs(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
+
+    from messagehandler.channels.errors import ChannelUnavailableError
+
+    secret = FAKE_KEY if kind == "named-key" else "sv=2024-01-01&sig=" + FAKE_KEY
+    credential = AzureNamedKeyCredential("acct", FAKE_KEY) if kind == "named-key" else AzureSasCredential(secret)
+    caplog.set_level(logging.DEBUG)
+    channel = StorageQueueChannel("http://127.0.0.1:9/acct", "orders", credential, retry_total=0)
+    try:
+        with pytest.raises(ChannelUnavailableError) as raised:
+            await channel.publish(envelopes("o-1", 1))
+    finally:
+        await channel.close()
+
+    for text in ("".join(traceback.format_exception(raised.value)), repr(channel), caplog.text):
+        assert FAKE_KEY not in text
+    masked = channel._clients.secrets  # what every error of the channel and its receiver is redacted with
+    assert FAKE_KEY in masked or secret in masked
+    rotated = "cm90YXRlZC1rZXktdGhhdC1tdXN0LWJlLW1hc2tlZA=="
+    if isinstance(credential, AzureNamedKeyCredential):
+        credential.update("acct", rotated)
+    else:
+        credential.update(rotated)
+    assert rotated in channel._clients.secrets, "a rotated key would leak"
