@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from messagehandler.projections.records import codec_for
-from messagehandler.search.errors import SearchIndexError, SearchIndexUnavailableError
 from messagehandler.search.fields import text_fields, text_of
 from messagehandler.search.protocol import SearchResult
 
@@ -45,17 +44,14 @@ class SqliteSearchIndex(Generic[R]):
         self.fields = text_fields(record_type, fields)
         self._codec = codec_for(record_type)
         self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         columns = ", ".join(f'"{name}"' for name in self.fields)
-        try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.executescript(
-                f"""
-                CREATE TABLE IF NOT EXISTS records (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
-                CREATE VIRTUAL TABLE IF NOT EXISTS records_text USING fts5({columns}, tokenize = 'unicode61');
-                """
-            )
-        except sqlite3.Error as error:
-            raise _search_error(error) from error
+        self._db.executescript(
+            f"""
+            CREATE TABLE IF NOT EXISTS records (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+            CREATE VIRTUAL TABLE IF NOT EXISTS records_text USING fts5({columns}, tokenize = 'unicode61');
+            """
+        )
         self._insert_text = (
             f"INSERT INTO records_text(rowid, {columns}) VALUES (?, {', '.join('?' * len(self.fields))})"  # noqa: S608
         )
@@ -65,10 +61,7 @@ class SqliteSearchIndex(Generic[R]):
             with self._lock:
                 return work(self._db)
 
-        try:
-            return await asyncio.to_thread(locked)
-        except sqlite3.Error as error:
-            raise _search_error(error) from error
+        return await asyncio.to_thread(locked)
 
     async def upsert(self, records: Mapping[str, R]) -> None:
         dump = self._codec.dump
@@ -136,11 +129,3 @@ class SqliteSearchIndex(Generic[R]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-
-def _search_error(error: sqlite3.Error) -> SearchIndexError:
-    """A locked or busy database file is worth retrying; any other SQLite failure is the index's own."""
-    text = str(error)
-    if isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-        return SearchIndexUnavailableError(f"SQLite index is busy: {text}", service="SQLite index")
-    return SearchIndexError(f"SQLite index failed: {type(error).__name__}: {text}")

@@ -14,7 +14,7 @@ from messagehandler.errors import SerializationError, UnreadableEventError
 from messagehandler.events.event import Event
 from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.protocol import EventSource, EventStream
-from messagehandler.testing._pytest import pytest
+from messagehandler.testing._pytest import pytest, pytest_asyncio
 from messagehandler.testing.recording import recorded
 from messagehandler.testing.source_factory import SourceFactory
 from messagehandler.testing.streams import STREAM_TYPE, Opened, history
@@ -37,7 +37,7 @@ async def streams(reading: object) -> dict[str, int]:
 class BadRowsContract(SourceFactory):
     """Bulk reads stop at an unreadable row, naming it, unless told to skip; `load` never skips."""
 
-    @pytest.fixture
+    @pytest_asyncio.fixture
     async def with_bad_row(self, event_source: EventSource) -> EventSource:
         event_source.registry.register(Counted)
         await event_source.append(STREAM_TYPE, "good-1", 0, history("good-1", 2))
