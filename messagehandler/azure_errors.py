@@ -14,7 +14,7 @@ The classification reads types by name and the attributes every Azure SDK sets (
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from messagehandler.errors import (
     AccessDeniedError,
@@ -25,11 +25,18 @@ from messagehandler.errors import (
 )
 from messagehandler.redaction import describe_error, redact
 
-_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _NOT_FOUND_CODES = frozenset(
     {"TableNotFound", "QueueNotFound", "ContainerNotFound", "ResourceNotFound", "BlobNotFound", "EntityNotFound"}
 )
-_DENIED_NAMES = ("AuthenticationError", "AuthorizationError", "ClientAuthenticationError", "Unauthorized")
+_DENIED_NAMES = (
+    "AuthenticationError",
+    "AuthorizationError",
+    "ClientAuthenticationError",
+    "Unauthorized",
+    "ServiceBusAuthenticationError",
+    "ServiceBusAuthorizationError",
+)
 _NOT_FOUND_NAMES = ("EntityNotFoundError", "MessagingEntityNotFoundError")
 _UNAVAILABLE_NAMES = (
     "ServiceRequestError",
@@ -39,7 +46,9 @@ _UNAVAILABLE_NAMES = (
     "ServiceBusConnectionError",
     "ServiceBusCommunicationError",
     "ServiceBusServerBusyError",
+    "ServiceBusQuotaExceededError",
     "OperationTimeoutError",
+    "EventDataSendError",
     "ClientConnectionError",
     "ClientPayloadError",
     "ServerDisconnectedError",
@@ -123,6 +132,22 @@ def is_unavailable(error: BaseException) -> bool:
     return getattr(error, "retryable", False) is True
 
 
+def http_status_error(status: int) -> type[ServiceError]:
+    """The service error class for an HTTP answer of a plain endpoint (a webhook): what the caller can do.
+
+    401 and 403 are refused credentials; 404 and 410 (Gone, which Standard Webhooks uses to say "stop
+    sending") a missing resource; 408, 425, 429 and 5xx are worth retrying later; any other status is
+    a refusal the same request will meet again.
+    """
+    if status in (401, 403):
+        return AccessDeniedError
+    if status in (404, 410):
+        return ResourceNotFoundError
+    if status in _RETRY_STATUSES or status >= 500:
+        return ServiceUnavailableError
+    return ServiceError
+
+
 def map_azure_error(
     error: BaseException,
     service: str,
@@ -130,11 +155,14 @@ def map_azure_error(
     action: str = "",
     secrets: Iterable[str | bytes | None] = (),
     not_found: Callable[[], MessageHandlerError] | None = None,
+    classes: Mapping[type[ServiceError], type[ServiceError]] | None = None,
 ) -> MessageHandlerError:
     """The messagehandler error for an SDK or transport exception, with a one-line, secret-free message.
 
     `service` names what was called (`table 'Events'`), `action` what was being done (`append to
-    Organization/acme`); `not_found` builds the specific error for a missing resource.
+    Organization/acme`); `not_found` builds the specific error for a missing resource. `classes` swaps
+    each service error class for a part's own subclass of it (`CHANNEL_ERRORS` makes an unreachable
+    broker a `ChannelUnavailableError`, which is both a `ChannelError` and a `ServiceUnavailableError`).
     """
     if isinstance(error, MessageHandlerError):
         return error
@@ -154,6 +182,8 @@ def map_azure_error(
         kind = ServiceUnavailableError
     else:
         kind = ServiceError
+    if classes is not None:
+        kind = classes.get(kind, kind)
     return kind(text, service=service, status=status, code=code, reached_service=reached_service(error))
 
 
@@ -164,6 +194,7 @@ def azure_errors(
     action: str = "",
     secrets: Iterable[str | bytes | None] = (),
     not_found: Callable[[], MessageHandlerError] | None = None,
+    classes: Mapping[type[ServiceError], type[ServiceError]] | None = None,
 ) -> Iterator[None]:
     """Map what the block raises (an SDK, transport or timeout error) with `map_azure_error`.
 
@@ -179,7 +210,7 @@ def azure_errors(
             raise
         secrets = tuple(secrets)
         raise map_azure_error(
-            error, service, action=action, secrets=secrets, not_found=not_found
+            error, service, action=action, secrets=secrets, not_found=not_found, classes=classes
         ) from RedactedCauseError(error, secrets)
 
 

@@ -43,3 +43,18 @@ def describe_error(error: BaseException, secrets: Iterable[str | bytes | None] =
     if first_line:
         parts.append(first_line)
     return redact(": ".join(parts), secrets)
+
+
+def credential_secrets(credential: object) -> tuple[str, ...]:
+    """The secret values inside an Azure credential object, read when needed so a rotated key is masked too.
+
+    Covers a key or SAS token given as a string, `AzureKeyCredential` (`key`), `AzureNamedKeyCredential`
+    (`named_key.key`) and `AzureSasCredential` (`signature`); token credentials hold no value to mask.
+    """
+    if isinstance(credential, str):
+        return (credential,) if credential else ()
+    found: list[object] = [getattr(credential, "key", None), getattr(credential, "signature", None)]
+    named = getattr(credential, "named_key", None)
+    if named is not None:
+        found.append(getattr(named, "key", None))
+    return tuple(value for value in found if isinstance(value, str) and value)

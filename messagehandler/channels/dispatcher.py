@@ -21,10 +21,12 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 
+from messagehandler.azure_errors import RedactedCauseError
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelError, UnknownChannelError
 from messagehandler.channels.protocol import Channel
 from messagehandler.channels.routing import Route, event_type_names
+from messagehandler.errors import MessageHandlerError
 from messagehandler.events.event import Event
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.outbox import Outbox, OutboxEntry
@@ -101,7 +103,13 @@ class Dispatcher:
         return plan
 
     async def publish(self, events: Sequence[Event]) -> None:
-        """Publish to every routed channel; channels run concurrently, order is kept within each."""
+        """Publish to every routed channel; channels run concurrently, order is kept within each.
+
+        Raises:
+            UnknownChannelError: a route names a channel that is not configured; nothing was sent.
+            ChannelError: a channel failed (its own typed error, or one naming it that wraps a foreign
+                exception with its secrets masked); the other failures are notes on it.
+        """
         plan = self.plan(events)
         if not plan:
             return
@@ -110,15 +118,7 @@ class Dispatcher:
         )
         failures = [(name, r) for name, r in zip(plan, results, strict=True) if isinstance(r, BaseException)]
         if failures:
-            name, first = failures[0]
-            error = (
-                first
-                if isinstance(first, ChannelError)
-                else ChannelError(f"channel {name!r} failed: {describe_error(first)}")
-            )
-            for other_name, other in failures[1:]:
-                error.add_note(f"channel {other_name!r} also failed: {other!r}")
-            raise error from (None if error is first else first)
+            raise _first_failure("publishing to", failures)
 
     async def dispatch(self, source: EventSource, entry: OutboxEntry | None, events: Sequence[Event]) -> bool:
         """Publish a fresh commit and clear its outbox entry; False (logged) when publishing failed.
@@ -147,8 +147,27 @@ class Dispatcher:
         return True
 
     async def close(self) -> None:
-        """Close every channel, even when one of them fails to close; then raise the first failure."""
+        """Close every channel, even when one of them fails to close; then raise the first failure.
+
+        Raises:
+            ChannelError: a channel failed to close (its own error when it is a `ChannelError`, else one
+                naming the channel, with the original chained and its secrets masked); the others name
+                theirs in notes.
+        """
         results = await asyncio.gather(*(channel.close() for channel in self.channels.values()), return_exceptions=True)
-        failures = [result for result in results if isinstance(result, BaseException)]
+        failures = [(name, r) for name, r in zip(self.channels, results, strict=True) if isinstance(r, BaseException)]
         if failures:
-            raise failures[0]
+            raise _first_failure("closing", failures)
+
+
+def _first_failure(doing: str, failures: list[tuple[str, BaseException]]) -> BaseException:
+    """The first failure as a channel error (a foreign exception is wrapped, redacted); the rest as notes."""
+    name, first = failures[0]
+    if isinstance(first, MessageHandlerError) or not isinstance(first, Exception):
+        error: BaseException = first
+    else:
+        error = ChannelError(f"{doing} channel {name!r} failed: {describe_error(first)}")
+        error.__cause__ = RedactedCauseError(first)
+    for other_name, other in failures[1:]:
+        error.add_note(f"{doing} channel {other_name!r} also failed: {describe_error(other)}")
+    return error

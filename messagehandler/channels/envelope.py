@@ -2,23 +2,38 @@
 
 Consumers deduplicate on `id` (the event id) and order per stream on the `streamversion` extension.
 The payload travels as a JSON object in `data`, exactly as stored, so what is published never
-deviates from the store.
+deviates from the store. Reading is strict about what makes an envelope usable (spec version 1.0,
+the required attributes with their CloudEvents types, JSON data) and tolerant about representation
+(null attributes count as absent; times in any RFC 3339 form; integers as numbers or canonical
+strings): anything else raises `MalformedEnvelopeError`, which receivers treat per message.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from messagehandler.errors import SerializationError
+from messagehandler.channels.attributes import (
+    check_json_content_type,
+    default_source,
+    dump_json,
+    format_time,
+    load_json,
+    read_integer,
+    read_optional_string,
+    read_string,
+    read_time,
+)
+from messagehandler.channels.errors import MalformedEnvelopeError
 from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
 from messagehandler.events.serialization import EventSerializer
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+DATA_CONTENT_TYPE = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +69,7 @@ class CloudEvent:
     def from_stored(cls, meta: EventMetadata, body: str, *, source: str | None = None) -> CloudEvent:
         return cls(
             id=meta.event_id,
-            source=source if source is not None else f"/messagehandler/{meta.source_type}",
+            source=source if source is not None else default_source(meta.source_type),
             type=meta.event_type,
             subject=f"{meta.source_type}/{meta.source_id}",
             time=meta.when,
@@ -77,8 +92,8 @@ class CloudEvent:
             "source": self.source,
             "type": self.type,
             "subject": self.subject,
-            "time": self.time.isoformat(),
-            "datacontenttype": "application/json",
+            "time": format_time(self.time),
+            "datacontenttype": DATA_CONTENT_TYPE,
             "streamtype": self.stream_type,
             "streamid": self.stream_id,
             "streamversion": self.stream_version,
@@ -96,7 +111,7 @@ class CloudEvent:
 
     def to_json(self) -> str:
         """Structured mode: attributes and `data` in one JSON object."""
-        head = json.dumps(self.attributes(), separators=(",", ":"))
+        head = dump_json(self.attributes(), "the envelope's attributes")
         return f'{head[:-1]},"data":{self.data}}}'
 
     def to_bytes(self) -> bytes:
@@ -104,26 +119,48 @@ class CloudEvent:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> CloudEvent:
-        try:
-            raw = json.loads(text)
-            return cls(
-                id=raw["id"],
-                source=raw["source"],
-                type=raw["type"],
-                subject=raw["subject"],
-                time=datetime.fromisoformat(raw["time"]),
-                data=json.dumps(raw["data"], separators=(",", ":")),
-                stream_type=raw["streamtype"],
-                stream_id=raw["streamid"],
-                stream_version=int(raw["streamversion"]),
-                schema_version=int(raw.get("schemaversion", 1)),
-                correlation_id=raw.get("correlationid"),
-                causation_id=raw.get("causationid"),
-                tenant_id=raw.get("tenantid"),
-                who=raw.get("who"),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise SerializationError(f"not a messagehandler CloudEvent: {error!r}") from error
+        """An envelope in the CloudEvents JSON format, or `MalformedEnvelopeError` saying what is wrong."""
+        raw = load_json(text, "the envelope")
+        if not isinstance(raw, dict):
+            raise MalformedEnvelopeError(f"the envelope is a JSON {type(raw).__name__}, not an object")
+        _check_spec_version(raw)
+        if raw.get("data_base64") is not None:
+            raise MalformedEnvelopeError("the envelope carries binary data (data_base64); events carry JSON data")
+        if "data" not in raw:
+            raise MalformedEnvelopeError("the envelope has no data")
+        return cls.from_attributes(raw, dump_json(raw["data"], "the envelope's data"))
+
+    @classmethod
+    def from_attributes(
+        cls, attributes: Mapping[str, Any], data: str, *, epoch_milliseconds: bool = False
+    ) -> CloudEvent:
+        """An envelope from its attributes (any binding's representation) and its data as JSON text.
+
+        Null attributes count as absent (the JSON format says so). With `epoch_milliseconds`, an
+        integer `time` is an AMQP timestamp. Raises `MalformedEnvelopeError` naming the first problem.
+        """
+        _check_spec_version(attributes)
+        check_json_content_type(read_optional_string(attributes, "datacontenttype"))
+        if not data.startswith("{"):
+            raise MalformedEnvelopeError("the envelope's data is not a JSON object")
+        stream_type = read_string(attributes, "streamtype")
+        stream_id = read_string(attributes, "streamid")
+        return cls(
+            id=read_string(attributes, "id"),
+            source=read_string(attributes, "source"),
+            type=read_string(attributes, "type"),
+            subject=read_optional_string(attributes, "subject") or f"{stream_type}/{stream_id}",
+            time=read_time(attributes, "time", epoch_milliseconds=epoch_milliseconds),
+            data=data,
+            stream_type=stream_type,
+            stream_id=stream_id,
+            stream_version=read_integer(attributes, "streamversion"),
+            schema_version=read_integer(attributes, "schemaversion", default=1),
+            correlation_id=read_optional_string(attributes, "correlationid"),
+            causation_id=read_optional_string(attributes, "causationid"),
+            tenant_id=read_optional_string(attributes, "tenantid"),
+            who=read_optional_string(attributes, "who"),
+        )
 
     def metadata(self) -> EventMetadata:
         return EventMetadata(
@@ -143,3 +180,9 @@ class CloudEvent:
     def to_event(self, serializer: EventSerializer) -> Event:
         """The typed event, through the registry and its upcasters, with its metadata restored."""
         return serializer.deserialize(self.data, self.metadata())
+
+
+def _check_spec_version(attributes: Mapping[str, Any]) -> None:
+    specversion = read_string(attributes, "specversion")
+    if specversion != SPEC_VERSION:
+        raise MalformedEnvelopeError(f"spec version {specversion!r} is not {SPEC_VERSION!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from messagehandler.channels.errors import ChannelError
+from messagehandler.channels.errors import ChannelClosedError
 
 
 class Closeable:
@@ -19,7 +19,7 @@ class Closeable:
 
     def _ensure_open(self) -> None:
         if self._closed:
-            raise ChannelError(f"channel {self.name!r} is closed")
+            raise ChannelClosedError(self.name)
 
     async def _close(self) -> None:
         """Release connections; called once."""

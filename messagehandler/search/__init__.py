@@ -2,8 +2,23 @@
 default, no server) and, with the `search` extra, Azure AI Search (`messagehandler.search.azure_search`).
 """
 
-from messagehandler.search.errors import SearchIndexError
+from messagehandler.search.errors import (
+    SearchIndexAccessDeniedError,
+    SearchIndexError,
+    SearchIndexNotFoundError,
+    SearchIndexServiceError,
+    SearchIndexUnavailableError,
+)
 from messagehandler.search.protocol import SearchIndex, SearchResult
 from messagehandler.search.sqlite import SqliteSearchIndex
 
-__all__ = ["SearchIndex", "SearchIndexError", "SearchResult", "SqliteSearchIndex"]
+__all__ = [
+    "SearchIndex",
+    "SearchIndexAccessDeniedError",
+    "SearchIndexError",
+    "SearchIndexNotFoundError",
+    "SearchIndexServiceError",
+    "SearchIndexUnavailableError",
+    "SearchResult",
+    "SqliteSearchIndex",
+]

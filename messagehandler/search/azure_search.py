@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
 
+from messagehandler.azure_errors import azure_errors
 from messagehandler.extras import requires_extra
 from messagehandler.projections.records import codec_for
-from messagehandler.search.errors import SearchIndexError
+from messagehandler.redaction import credential_secrets
+from messagehandler.search.errors import SEARCH_ERRORS, SearchIndexError
 from messagehandler.search.protocol import SearchResult
 
 with requires_extra("search", "the Azure AI Search index", ("azure.search.documents",)):
     from azure.core.credentials import AzureKeyCredential
     from azure.core.credentials_async import AsyncTokenCredential
-    from azure.core.exceptions import AzureError, ResourceNotFoundError
+    from azure.core.exceptions import ResourceNotFoundError
     from azure.search.documents.aio import SearchClient
 
 R = TypeVar("R")
@@ -51,6 +54,7 @@ class AzureSearchIndex(Generic[R]):
         self.record_type = record_type
         self.key_field = key_field
         self.index_name = index_name
+        self._credential = credential
         self.client = SearchClient(endpoint, index_name, credential, **client_kwargs)
         self._codec = codec_for(record_type)
 
@@ -77,14 +81,17 @@ class AzureSearchIndex(Generic[R]):
         for start in range(0, len(keys), BATCH):
             await self._index(keys[start : start + BATCH], "delete")
 
+    def _errors(self, action: str) -> AbstractContextManager[None]:
+        """Maps what the SDK raises to search index errors naming the index, with the key masked."""
+        secrets = credential_secrets(self._credential)
+        return azure_errors(f"index {self.index_name!r}", action=action, secrets=secrets, classes=SEARCH_ERRORS)
+
     async def _index(self, documents: list[dict[str, Any]], action: str) -> None:
-        try:
+        with self._errors(action):
             if action == "delete":
                 results = await self.client.delete_documents(documents)
             else:
                 results = await self.client.merge_or_upload_documents(documents)
-        except AzureError as error:
-            raise SearchIndexError(f"index {self.index_name!r}: {action} failed: {error.message}") from error
         failed = [r for r in results if not r.succeeded and not (action == "delete" and r.status_code == 404)]
         if failed:
             shown = ", ".join(f"{r.key} ({r.status_code}: {r.error_message})" for r in failed[:5])
@@ -95,21 +102,18 @@ class AzureSearchIndex(Generic[R]):
         query = " ".join(f"{word}*" for word in words) if words else ("*" if text.strip() == "*" else None)
         if query is None:
             return []
-        try:
+        with self._errors("search"):
             pages = await self.client.search(search_text=query, search_mode="all", top=top)
             return [
                 SearchResult(str(d[self.key_field]), float(d["@search.score"]), self._record(d)) async for d in pages
             ]
-        except AzureError as error:
-            raise SearchIndexError(f"index {self.index_name!r}: search failed: {error.message}") from error
 
     async def get(self, id: str) -> R | None:
-        try:
-            document = await self.client.get_document(id)
-        except ResourceNotFoundError:
-            return None
-        except AzureError as error:
-            raise SearchIndexError(f"index {self.index_name!r}: get {id!r} failed: {error.message}") from error
+        with self._errors(f"get {id!r}"):
+            try:
+                document = await self.client.get_document(id)
+            except ResourceNotFoundError:
+                return None
         return self._record(dict(document))
 
     def _record(self, document: Mapping[str, Any]) -> R:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from messagehandler.projections.records import codec_for
+from messagehandler.search.errors import SearchIndexError, SearchIndexUnavailableError
 from messagehandler.search.fields import text_fields, text_of
 from messagehandler.search.protocol import SearchResult
 
@@ -44,14 +45,17 @@ class SqliteSearchIndex(Generic[R]):
         self.fields = text_fields(record_type, fields)
         self._codec = codec_for(record_type)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         columns = ", ".join(f'"{name}"' for name in self.fields)
-        self._db.executescript(
-            f"""
-            CREATE TABLE IF NOT EXISTS records (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
-            CREATE VIRTUAL TABLE IF NOT EXISTS records_text USING fts5({columns}, tokenize = 'unicode61');
-            """
-        )
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.executescript(
+                f"""
+                CREATE TABLE IF NOT EXISTS records (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+                CREATE VIRTUAL TABLE IF NOT EXISTS records_text USING fts5({columns}, tokenize = 'unicode61');
+                """
+            )
+        except sqlite3.Error as error:
+            raise _search_error(error) from error
         self._insert_text = (
             f"INSERT INTO records_text(rowid, {columns}) VALUES (?, {', '.join('?' * len(self.fields))})"  # noqa: S608
         )
@@ -61,7 +65,10 @@ class SqliteSearchIndex(Generic[R]):
             with self._lock:
                 return work(self._db)
 
-        return await asyncio.to_thread(locked)
+        try:
+            return await asyncio.to_thread(locked)
+        except sqlite3.Error as error:
+            raise _search_error(error) from error
 
     async def upsert(self, records: Mapping[str, R]) -> None:
         dump = self._codec.dump
@@ -129,3 +136,11 @@ class SqliteSearchIndex(Generic[R]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _search_error(error: sqlite3.Error) -> SearchIndexError:
+    """A locked or busy database file is worth retrying; any other SQLite failure is the index's own."""
+    text = str(error)
+    if isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return SearchIndexUnavailableError(f"SQLite index is busy: {text}", service="SQLite index")
+    return SearchIndexError(f"SQLite index failed: {type(error).__name__}: {text}")

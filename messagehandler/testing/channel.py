@@ -22,6 +22,7 @@ on `self`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from messagehandler.channels.envelope import CloudEvent
-from messagehandler.channels.errors import EnvelopeTooLargeError
+from messagehandler.channels.errors import ChannelClosedError, EnvelopeTooLargeError
 from messagehandler.channels.protocol import Channel, ChannelKind, ChannelReceiver
 from messagehandler.testing._pytest import pytest, pytest_asyncio
 from messagehandler.testing.envelopes import Arrived, envelopes, interleaved, structured_size, with_wire_size
@@ -150,7 +151,21 @@ class ChannelContract(ABC):
 
         assert await under_test.probe(2, self.absence_wait) == [Arrived.of(sentinel[0])]
 
-    async def test_close_is_idempotent(self, under_test: ChannelUnderTest) -> None:
+    async def test_concurrent_first_publishes_all_arrive(self, under_test: ChannelUnderTest) -> None:
+        streams = [envelopes(stream_id(), 2) for _ in range(3)]
+
+        await asyncio.gather(*(under_test.channel.publish(stream) for stream in streams))
+
+        arrived = await under_test.probe(6, self.wait)
+        assert sorted(arrived) == sorted(Arrived.of(envelope) for stream in streams for envelope in stream)
+
+    async def test_close_is_idempotent_and_a_closed_channel_refuses_to_publish(
+        self, under_test: ChannelUnderTest
+    ) -> None:
         await under_test.channel.publish(envelopes(stream_id(), 1))
         await under_test.channel.close()
         await under_test.channel.close()
+
+        with pytest.raises(ChannelClosedError) as raised:
+            await under_test.channel.publish(envelopes(stream_id(), 1))
+        assert under_test.channel.name in str(raised.value)

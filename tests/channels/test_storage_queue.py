@@ -12,16 +12,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from messagehandler.channels import ChannelError, ChannelReceiver, CloudEvent, ReceivedMessage
+from messagehandler.channels import ChannelError, ChannelKind, ChannelReceiver, CloudEvent, ReceivedMessage
 from messagehandler.channels.errors import ChannelConfigurationError, MessageLockLostError
 from messagehandler.channels.transactional.storage_queue import StorageQueueChannel
 from messagehandler.channels.transactional.storage_queue_clients import QueueEncoding
+from tests.channels.malformed import malformed_bodies
 from tests.channels.support import envelopes, interleaved, with_wire_size
 
 if TYPE_CHECKING:
     from azure.storage.queue.aio import QueueClient
 
     from messagehandler.testing.azurite import AzuriteProcess
+    from tests.support.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.azurite
 
@@ -268,3 +270,123 @@ class _receiver:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._receiver.close()
+
+
+async def receive_all(receiver: ChannelReceiver, count: int, *, within: float = 15.0) -> list[ReceivedMessage]:
+    """Receive and complete until `count` messages arrived; fail on fewer by the deadline."""
+    received = await receive_until(receiver, count, within=within)
+    for message in received:
+        await message.complete()
+    return received
+
+
+@pytest.mark.parametrize(
+    "bad_text",
+    [
+        pytest.param("this is not base64 !!!", id="not-base64"),
+        *(
+            pytest.param(base64.b64encode(body).decode(), id=name)
+            for name, body in malformed_bodies(envelopes("template", 1)[0]).items()
+        ),
+    ],
+)
+async def test_a_message_that_cannot_be_decoded_goes_to_the_poison_queue_and_the_rest_are_received(
+    make_queue_channel: MakeChannel, raw_queue: Callable[[str], QueueClient], queue_name: str, bad_text: str
+) -> None:
+    channel = make_queue_channel()
+    before, after, later = envelopes("o-1", 3), envelopes("o-1", 3, start=4), envelopes("o-1", 3, start=7)
+    await channel.publish(before)
+    await raw_queue(queue_name).send_message(bad_text)
+    await channel.publish(after)
+    async with _receiver(channel, max_delivery_count=5) as receiver:
+        first = await receive_all(receiver, 6)
+        await channel.publish(later)
+        second = await receive_all(receiver, 3)
+        assert await receiver.receive(wait=timedelta(milliseconds=300)) == []
+
+    assert sorted(m.envelope.stream_version for m in first + second) == list(range(1, 10))
+    assert {m.delivery_count for m in first + second} == {1}, "a good message was redelivered"
+    poisoned = await raw_queue(f"{queue_name}-poison").peek_messages(max_messages=32)
+    assert [m.content for m in poisoned] == [bad_text], "the poison queue must hold the message text unchanged"
+
+
+async def test_text_and_base64_messages_are_both_read_whatever_the_encoding(
+    make_queue_channel: MakeChannel, raw_queue: Callable[[str], QueueClient], queue_name: str
+) -> None:
+    as_text, as_base64 = envelopes("o-1", 2)
+    channel = make_queue_channel(encoding=QueueEncoding.TEXT)
+    await raw_queue(queue_name).create_queue()
+    await raw_queue(queue_name).send_message(as_text.to_json())
+    await raw_queue(queue_name).send_message(base64.b64encode(as_base64.to_bytes()).decode())
+    async with _receiver(channel) as receiver:
+        received = await receive_all(receiver, 2)
+
+    assert sorted(m.envelope.stream_version for m in received) == [1, 2]
+
+
+async def test_a_failed_move_to_the_poison_queue_does_not_hold_back_the_good_messages_of_its_batch(
+    make_queue_channel: MakeChannel,
+    raw_queue: Callable[[str], QueueClient],
+    queue_name: str,
+    queue_proxy: FaultProxy,
+    azurite: AzuriteProcess,
+) -> None:
+    from tests.support.fault_proxy import Fault
+
+    await make_queue_channel().publish(envelopes("o-1", 2))
+    await raw_queue(queue_name).send_message("not base64 !!!")
+    await raw_queue(f"{queue_name}-poison").create_queue()
+    proxied = StorageQueueChannel.from_connection_string(
+        queue_proxy.rewrite(azurite.connection_string), queue_name, retry_total=0
+    )
+    receiver = proxied.receiver(visibility_timeout=timedelta(seconds=2))
+    try:
+        queue_proxy.inject(Fault.RESET_REQUEST, match=b"-poison/messages", times=1)
+        good = await receiver.receive(32, wait=timedelta(seconds=5))
+        assert sorted(m.envelope.stream_version for m in good) == [1, 2], "the good messages were held back"
+        for message in good:
+            await message.complete()
+        # the bad one stayed hidden; on its next delivery the move succeeds
+        assert await receiver.receive(32, wait=timedelta(seconds=6)) == []
+    finally:
+        await receiver.close()
+        await proxied.close()
+    poisoned = await raw_queue(f"{queue_name}-poison").peek_messages(max_messages=32)
+    assert [m.content for m in poisoned] == ["not base64 !!!"]
+
+
+def test_the_receiver_says_its_kind(make_queue_channel: MakeChannel) -> None:
+    from messagehandler.processing import channel_source
+
+    receiver = make_queue_channel().receiver()
+
+    assert receiver.kind is ChannelKind.TRANSACTIONAL
+    assert channel_source(receiver).kind is ChannelKind.TRANSACTIONAL
+
+
+@pytest.mark.parametrize("kind", ["named-key", "sas"])
+async def test_credential_objects_stay_out_of_errors_and_reprs(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
+
+    from messagehandler.channels.errors import ChannelUnavailableError
+
+    secret = FAKE_KEY if kind == "named-key" else "sv=2024-01-01&sig=" + FAKE_KEY
+    credential = AzureNamedKeyCredential("acct", FAKE_KEY) if kind == "named-key" else AzureSasCredential(secret)
+    caplog.set_level(logging.DEBUG)
+    channel = StorageQueueChannel("http://127.0.0.1:9/acct", "orders", credential, retry_total=0)
+    try:
+        with pytest.raises(ChannelUnavailableError) as raised:
+            await channel.publish(envelopes("o-1", 1))
+    finally:
+        await channel.close()
+
+    for text in ("".join(traceback.format_exception(raised.value)), repr(channel), caplog.text):
+        assert FAKE_KEY not in text
+    masked = channel._clients.secrets  # what every error of the channel and its receiver is redacted with
+    assert FAKE_KEY in masked or secret in masked
+    rotated = "cm90YXRlZC1rZXktdGhhdC1tdXN0LWJlLW1hc2tlZA=="
+    if isinstance(credential, AzureNamedKeyCredential):
+        credential.update("acct", rotated)
+    else:
+        credential.update(rotated)
+    assert rotated in channel._clients.secrets, "a rotated key would leak"

@@ -15,11 +15,11 @@ from messagehandler.channels.streaming.eventhubs import EventHubChannel
 from messagehandler.channels.volatile import InProcessChannel
 from messagehandler.eventsource.outbox import Outbox
 from samples.organization import Organization
-from tests.channels.eventhubs.conftest import HUB, padded_frames
+from tests.channels.eventhubs.conftest import HUB
 from tests.support.amqp_broker import AmqpTestBroker
 from tests.support.amqp_broker.fixtures import broker, broker_options
 
-__all__ = ["broker", "broker_options", "padded_frames"]
+__all__ = ["broker", "broker_options"]
 
 
 async def flush_new(repository: AggregateRepository, org_id: str, name: str) -> None:

@@ -35,3 +35,32 @@ async def test_volatile_messages_are_acted_on_and_failures_logged_with_their_id(
     assert host.stats.completed == host.stats.abandoned == 0
     assert any(sent[1].id in record.getMessage() for record in caplog.records if record.levelname == "ERROR")
     assert any(sent[1].id in record.getMessage() for record in caplog.records if record.levelname == "WARNING")
+
+
+@pytest.mark.parametrize(
+    "bad_data",
+    [
+        pytest.param("[" * 30000 + "]" * 30000, id="nested-too-deep"),
+        pytest.param('{"sensor": 1, "value": "not a number"}', id="wrong-field-types"),
+        pytest.param("not json", id="not-json"),
+    ],
+)
+async def test_a_message_that_cannot_become_an_event_is_dropped_and_the_rest_are_acted_on(
+    serializer: JsonEventSerializer, caplog: pytest.LogCaptureFixture, bad_data: str
+) -> None:
+    from dataclasses import replace
+
+    channel = InProcessChannel()
+    first, middle, last = readings(serializer, ("a", 1.0), ("b", 2.0), ("c", 3.0))
+    sent = [first, replace(middle, data=bad_data), last]
+    summaries: list[EventSummary] = []
+
+    async def act(outcome: ActionableContext[EventSummary]) -> None:
+        summaries.append(outcome.message)
+
+    host = ProcessingHost(channel_source(channel, wait=timedelta(milliseconds=10)), serializer).add(SummaryQuery(), act)
+    async with host:
+        await channel.publish(sent)
+        await eventually(lambda: host.stats.dropped == 3, what="all three to leave the host")
+    assert [summary.event_id for summary in summaries] == [first.id, last.id]
+    assert any(middle.id in record.getMessage() for record in caplog.records if record.levelname == "ERROR")

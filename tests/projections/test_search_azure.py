@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import traceback
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,7 +118,7 @@ async def test_documents_the_service_refuses_raise_a_typed_error(receiver: Recei
         with pytest.raises(SearchIndexError, match="cannot be an Azure AI Search key"):
             await index.upsert({"a/b": SearchEntry()})
     async with AzureSearchIndex.with_key(SearchEntry, receiver.url, "orgs", "wrong") as index:
-        with pytest.raises(SearchIndexError, match="search failed"):
+        with pytest.raises(SearchIndexError, match="search on index"):
             await index.search("acme")
 
 
@@ -138,3 +139,21 @@ async def test_live_round_trip() -> None:
             assert await index.get(entry.id) == entry
         finally:
             await index.delete([entry.id])
+
+
+async def test_service_failures_are_typed_by_what_the_caller_can_do(receiver: Receiver) -> None:
+    from messagehandler.errors import AccessDeniedError, ServiceUnavailableError
+    from messagehandler.search import SearchIndexAccessDeniedError, SearchIndexUnavailableError
+
+    secret = "a-wrong-key-that-must-not-leak"
+    async with AzureSearchIndex.with_key(SearchEntry, receiver.url, "orgs", secret) as index:
+        with pytest.raises(SearchIndexAccessDeniedError) as denied:
+            await index.upsert({"a": SearchEntry(name="a")})
+    async with AzureSearchIndex.with_key(SearchEntry, "http://127.0.0.1:9", "orgs", KEY, retry_total=0) as index:
+        with pytest.raises(SearchIndexUnavailableError) as unavailable:
+            await index.get("a")
+
+    assert isinstance(denied.value, AccessDeniedError)
+    assert isinstance(unavailable.value, ServiceUnavailableError)
+    assert unavailable.value.retryable
+    assert secret not in "".join(traceback.format_exception(denied.value))

@@ -87,3 +87,32 @@ async def test_searchable_fields_of_plain_classes_and_dataclasses() -> None:
         assert tagged.fields == ("tags",)
         await tagged.upsert({"t": Tagged(["red", "green"], 3)})
         assert (await tagged.search("gree"))[0].record == Tagged(["red", "green"], 3)
+
+
+async def test_a_file_that_is_no_sqlite_database_is_a_typed_error(tmp_path: Path) -> None:
+    from messagehandler.search import SearchIndexError
+
+    path = tmp_path / "index.db"
+    path.write_bytes(b"this is not a database" * 100)
+
+    with pytest.raises(SearchIndexError, match="SQLite index failed"):
+        SqliteSearchIndex(SearchEntry, path)
+
+
+async def test_a_locked_database_is_worth_retrying(tmp_path: Path) -> None:
+    import sqlite3
+
+    from messagehandler.errors import ServiceUnavailableError
+    from messagehandler.search import SearchIndexUnavailableError
+
+    path = tmp_path / "index.db"
+    async with SqliteSearchIndex(SearchEntry, path) as index:
+        index._db.execute("PRAGMA busy_timeout = 0")
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(SearchIndexUnavailableError) as raised:
+                await index.upsert(entries())
+        finally:
+            other.close()
+        assert isinstance(raised.value, ServiceUnavailableError)

@@ -12,26 +12,23 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from messagehandler.channels.azure_messaging import (
+    AzureMessagingAdapter,
+    amqp_long,
     build_client,
     connection_secrets,
-    credential_secrets,
     namespace_of,
 )
 from messagehandler.channels.envelope import CONTENT_TYPE, CloudEvent
-from messagehandler.channels.errors import ChannelConfigurationError, ChannelError, EnvelopeTooLargeError
+from messagehandler.channels.errors import ChannelConfigurationError, EnvelopeTooLargeError
 from messagehandler.channels.protocol import ChannelKind
 from messagehandler.extras import requires_extra
-from messagehandler.redaction import describe_error
 
 with requires_extra("eventhubs", "the Event Hubs channel", ("azure.eventhub",)):
-    from azure.core.exceptions import AzureError
     from azure.eventhub import EventData, EventDataBatch
     from azure.eventhub.aio import EventHubProducerClient
-    from azure.eventhub.exceptions import EventHubError
 
 if TYPE_CHECKING:
     from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
@@ -43,7 +40,7 @@ STANDARD_TIER_MAX_BYTES = 1024 * 1024
 PROPERTY_PREFIX = "cloudEvents_"
 
 
-class EventHubChannel:
+class EventHubChannel(AzureMessagingAdapter):
     """Publishes envelopes to one event hub, partitioned by stream.
 
     Build it with `from_connection_string(conn, eventhub_name=...)` (or `EntityPath` in the string)
@@ -63,7 +60,7 @@ class EventHubChannel:
         max_message_bytes: int = STANDARD_TIER_MAX_BYTES,
         **client_options: Any,
     ) -> None:
-        secrets = credential_secrets(credential)
+        secrets = (credential,)
         channel = name or eventhub_name
         producer = build_client(
             channel,
@@ -106,20 +103,14 @@ class EventHubChannel:
         namespace: str,
         *,
         max_message_bytes: int,
-        secrets: Iterable[str | None],
+        secrets: Iterable[object],
     ) -> None:
         if max_message_bytes < 1:
             raise ChannelConfigurationError(f"channel {channel!r}: max_message_bytes must be positive")
+        self._init_adapter(channel, f"event hub {producer.eventhub_name!r} on {namespace}", secrets)
         self._producer = producer
-        self._name = channel
         self._namespace = namespace
         self._max_message_bytes = max_message_bytes
-        self._secrets = tuple(secret for secret in secrets if secret)
-        self._closed = False
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     @property
     def kind(self) -> ChannelKind:
@@ -135,12 +126,19 @@ class EventHubChannel:
         return self._max_message_bytes
 
     async def publish(self, envelopes: Sequence[CloudEvent]) -> None:
-        if self._closed:
-            raise ChannelError(f"channel {self.name!r} is closed")
+        """Send every envelope, each stream's in order to its partition.
+
+        Raises:
+            EnvelopeTooLargeError: an envelope is over the limit; nothing was sent.
+            ChannelUnavailableError: the namespace could not be reached or was busy (retry later).
+            ChannelAccessDeniedError: the credentials were refused.
+            ChannelClosedError: the channel was closed.
+        """
+        self._ensure_open()
         if not envelopes:
             return
         events = [to_event_data(envelope) for envelope in envelopes]
-        try:
+        with self._errors("send"):
             limit = min(self._max_message_bytes, (await self._producer.create_batch()).max_size_in_bytes)
             for envelope, event in zip(envelopes, events, strict=True):
                 size = encoded_size(event, envelope.stream_id)
@@ -148,11 +146,6 @@ class EventHubChannel:
                     raise EnvelopeTooLargeError(self.name, envelope.id, size, limit)
             for batch in await self._batches(envelopes, events, limit):
                 await self._producer.send_batch(batch)
-        except (EventHubError, AzureError) as error:
-            raise ChannelError(
-                f"channel {self.name!r}: sending to event hub {self.eventhub_name!r} on "
-                f"{self._namespace} failed: {describe_error(error, self._secrets)}"
-            ) from None
 
     async def _batches(
         self, envelopes: Sequence[CloudEvent], events: list[EventData], limit: int
@@ -170,19 +163,8 @@ class EventHubChannel:
                 batches[-1].add(event)
         return batches
 
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
         await self._producer.close()
-
-    async def __aenter__(self) -> EventHubChannel:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return f"EventHubChannel(name={self.name!r}, eventhub={self.eventhub_name!r}, namespace={self._namespace!r})"
@@ -196,7 +178,7 @@ def to_event_data(envelope: CloudEvent) -> EventData:
         PROPERTY_PREFIX + "id": envelope.id,
         PROPERTY_PREFIX + "type": envelope.type,
         PROPERTY_PREFIX + "subject": envelope.subject,
-        PROPERTY_PREFIX + "streamversion": envelope.stream_version,
+        PROPERTY_PREFIX + "streamversion": amqp_long(envelope.stream_version),
     }
     return event
 

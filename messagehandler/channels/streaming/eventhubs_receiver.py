@@ -3,18 +3,21 @@
 The SDK's `EventHubConsumerClient.receive_batch` runs in a background task: it claims partitions
 through the checkpoint store (so several receivers of one consumer group share the partitions),
 starts each partition after its stored checkpoint, and calls back with a batch per partition. The
-callback parks that batch here and waits until the batch is checkpointed, so at most one SDK batch
-per partition is in memory (the SDK prefetches the next one) and a failed batch can be handed out
-again without reading it back from the service.
+callback appends that batch to the partition's backlog here and returns at once, unless the backlog
+of events not yet checkpointed has reached `max_batch_size`: then it waits until enough of them are
+checkpointed. So a partition holds at most about two SDK batches in memory, a failed batch can be
+handed out again without reading it back from the service, and a batch the SDK delivered in pieces
+(it calls back with whatever its prefetch buffer holds) never waits for an earlier piece to be
+settled before it can be received.
 
-`receive()` hands out what the parked batches hold. Completing, in order, every message of a
-partition's share of one `receive()` moves that partition's checkpoint to its last message: the
-checkpoint only ever moves to the end of a whole received batch. `abandon()` rewinds the partition
-to its checkpoint: everything handed out after it is forgotten (its settlements are ignored) and
-delivered again, whole, with `delivery_count` one higher. Event Hubs cannot move an event aside:
-`dead_letter()` logs the event id and the reason and then counts as `complete()`, and an event
-that is not a CloudEvent is logged and skipped the same way, since redelivering either would stop
-its partition for good.
+`receive()` hands out what the backlogs hold. Completing, in order, every message of a partition's
+share of one `receive()` moves that partition's checkpoint to its last message: the checkpoint only
+ever moves to the end of a whole received batch. `abandon()` rewinds the partition to its
+checkpoint: everything handed out after it is forgotten (its settlements are ignored) and delivered
+again, whole, with `delivery_count` one higher. Event Hubs cannot move an event aside:
+`dead_letter()` logs the event id and the reason and then counts as `complete()`, and an event that
+is not a CloudEvent is logged and skipped the same way, since redelivering either would stop its
+partition for good.
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from messagehandler.channels.azure_messaging import build_client, connection_secrets, credential_secrets, namespace_of
+from messagehandler.azure_errors import RedactedCauseError
+from messagehandler.channels.azure_messaging import (
+    AzureMessagingAdapter,
+    build_client,
+    connection_secrets,
+    namespace_of,
+)
 from messagehandler.channels.envelope import CloudEvent
-from messagehandler.channels.errors import ChannelConfigurationError, ChannelError
+from messagehandler.channels.errors import ChannelConfigurationError, ChannelError, MalformedEnvelopeError
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
-from messagehandler.errors import SerializationError
 from messagehandler.extras import requires_extra
 from messagehandler.redaction import describe_error
 
@@ -49,18 +56,25 @@ DEFAULT_CONSUMER_GROUP = "$Default"
 
 
 class EventHubDelivery:
-    """One event of a parked partition batch, as handed out by one `receive()`."""
+    """One event of a partition's backlog, as handed out by one `receive()`."""
 
-    __slots__ = ("_delivery_count", "_generation", "_index", "_partition", "envelope")
+    __slots__ = ("_delivery_count", "_generation", "_partition", "_position", "envelope", "sequence_number")
 
     def __init__(
-        self, partition: _Partition, generation: int, index: int, envelope: CloudEvent, delivery_count: int
+        self,
+        partition: _Partition,
+        generation: int,
+        position: int,
+        envelope: CloudEvent,
+        delivery_count: int,
+        sequence_number: int,
     ) -> None:
         self._partition = partition
         self._generation = generation
-        self._index = index
+        self._position = position
         self._delivery_count = delivery_count
         self.envelope = envelope
+        self.sequence_number = sequence_number
 
     @property
     def delivery_count(self) -> int:
@@ -70,12 +84,8 @@ class EventHubDelivery:
     def partition_id(self) -> str:
         return self._partition.context.partition_id
 
-    @property
-    def sequence_number(self) -> int:
-        return self._partition.sequence_number(self._index)
-
     async def complete(self) -> None:
-        await self._partition.complete(self._generation, self._index)
+        await self._partition.complete(self._generation, self._position)
 
     async def abandon(self) -> None:
         self._partition.rewind(self._generation)
@@ -96,37 +106,46 @@ class EventHubDelivery:
 
 
 class _Partition:
-    """The batch the SDK handed over for one partition, and how far it has been handed out and settled."""
+    """A partition's backlog: events the SDK handed over and not yet checkpointed, and how far they went.
 
-    def __init__(self, receiver: EventHubReceiver, context: PartitionContext) -> None:
+    Positions are absolute (`base` is the position of `events[0]`), so deliveries stay valid while
+    checkpointed events are dropped from the front. `generation` changes on a rewind or a close, which
+    voids the deliveries handed out before it.
+    """
+
+    def __init__(self, receiver: EventHubReceiver, context: PartitionContext, limit: int) -> None:
         self.receiver = receiver
         self.context = context
+        self.limit = limit
         self.generation = 0
+        self.base = 0
         self.events: list[EventData] = []
         self.envelopes: list[CloudEvent | None] = []
+        self.completed: list[bool] = []
         self.handed_out = 0
         self.checkpointed = 0
-        self.completed: list[bool] = []
         self.boundaries: set[int] = set()
         self.deliveries: dict[int, int] = {}
-        self.settled = asyncio.Event()
+        self.room = asyncio.Event()
+        self.room.set()
         self.lock = asyncio.Lock()
 
     def park(self, events: list[EventData]) -> None:
-        self.generation += 1
-        self.events = events
-        self.envelopes = [self.receiver._envelope_of(self.context.partition_id, event) for event in events]
-        self.handed_out = self.checkpointed = 0
-        self.completed = [envelope is None for envelope in self.envelopes]
-        self.boundaries = set()
-        self.settled.clear()
+        envelopes = [self.receiver._envelope_of(self.context.partition_id, event) for event in events]
+        self.events += events
+        self.envelopes += envelopes
+        self.completed += [envelope is None for envelope in envelopes]
+        self._update_room()
+
+    def _update_room(self) -> None:
+        if len(self.events) - self.checkpointed >= self.limit:
+            self.room.clear()
+        else:
+            self.room.set()
 
     @property
     def waiting(self) -> int:
         return len(self.events) - self.handed_out
-
-    def sequence_number(self, index: int) -> int:
-        return int(self.events[index].sequence_number or 0)
 
     def take(self, limit: int) -> tuple[list[ReceivedMessage], bool]:
         """Hand out up to `limit` events; True when skipped events may have let the checkpoint move."""
@@ -139,16 +158,17 @@ class _Partition:
             if envelope is None:
                 skipped = True
                 continue
-            sequence = self.sequence_number(index)
+            sequence = int(self.events[index].sequence_number or 0)
             count = self.deliveries.get(sequence, 0) + 1
             self.deliveries[sequence] = count
-            taken.append(EventHubDelivery(self, self.generation, index, envelope, count))
+            taken.append(EventHubDelivery(self, self.generation, self.base + index, envelope, count, sequence))
         self.handed_out = end
         self.boundaries.add(end)
         return taken, skipped
 
-    async def complete(self, generation: int, index: int) -> None:
-        if generation != self.generation:
+    async def complete(self, generation: int, position: int) -> None:
+        index = position - self.base
+        if generation != self.generation or index < 0:
             return
         self.completed[index] = True
         await self.advance()
@@ -168,14 +188,23 @@ class _Partition:
             except Exception as error:
                 # Nothing would complete these events again: hand them out again instead of stalling.
                 self.rewind(generation)
-                raise self.receiver._failure(f"checkpoint of partition {self.context.partition_id}", error) from None
+                receiver = self.receiver
+                failure = receiver._failure(f"checkpoint of partition {self.context.partition_id}", error)
+                raise failure from RedactedCauseError(error, receiver._secrets)
             if generation != self.generation:
                 return
-            last = self.sequence_number(reached - 1)
+            last = int(self.events[reached - 1].sequence_number or 0)
             self.deliveries = {seq: count for seq, count in self.deliveries.items() if seq > last}
-            self.checkpointed = reached
-            if reached == len(self.events):
-                self.settled.set()
+            self._drop(reached)
+
+    def _drop(self, count: int) -> None:
+        """Forget the first `count` events: they are checkpointed."""
+        del self.events[:count], self.envelopes[:count], self.completed[:count]
+        self.base += count
+        self.handed_out -= count
+        self.checkpointed = 0
+        self.boundaries = {boundary - count for boundary in self.boundaries if boundary > count}
+        self._update_room()
 
     def rewind(self, generation: int) -> None:
         if generation != self.generation or self.handed_out == self.checkpointed:
@@ -189,12 +218,13 @@ class _Partition:
 
     def close(self) -> None:
         self.generation += 1
-        self.events = []
+        self.events, self.envelopes, self.completed = [], [], []
         self.handed_out = self.checkpointed = 0
-        self.settled.set()
+        self.boundaries = set()
+        self.room.set()
 
 
-class EventHubReceiver:
+class EventHubReceiver(AzureMessagingAdapter):
     """A `ChannelReceiver` over one consumer group of an event hub, resuming from a checkpoint store.
 
     Build it with `from_connection_string(conn, eventhub_name=..., checkpoint_store=...)` or
@@ -205,7 +235,8 @@ class EventHubReceiver:
     between them through the store's ownership records; with it, this receiver reads only that
     partition. A partition without a checkpoint starts at `starting_position` (the SDK's values:
     `"-1"` for the beginning, `"@latest"`, a sequence number or a datetime). `max_batch_size` is
-    how many events per partition are parked at a time. Extra keyword options go to the SDK's
+    the most events the SDK hands over per partition at a time, and how many events of a partition
+    may wait unsettled before the SDK is held back. Extra keyword options go to the SDK's
     `EventHubConsumerClient` (for instance `retry_total`).
     """
 
@@ -232,7 +263,7 @@ class EventHubReceiver:
             ),
             name or eventhub_name,
             fully_qualified_namespace,
-            credential_secrets(credential),
+            (credential,),
             consumer_group,
             checkpoint_store,
             (partition_id, starting_position, max_batch_size, load_balancing_interval),
@@ -274,7 +305,7 @@ class EventHubReceiver:
         build: Callable[..., EventHubConsumerClient],
         name: str | None,
         namespace: str,
-        secrets: Iterable[str | None],
+        secrets: Iterable[object],
         consumer_group: str,
         checkpoint_store: CheckpointStore,
         settings: tuple[str | None, Any, int, timedelta],
@@ -286,7 +317,6 @@ class EventHubReceiver:
             raise ChannelConfigurationError(f"channel {label!r}: max_batch_size must be positive")
         # Greedy: a restarted receiver takes back every free partition at once, not one per interval.
         client_options.setdefault("load_balancing_strategy", LoadBalancingStrategy.GREEDY)
-        self._secrets = tuple(secret for secret in secrets if secret)
         self._sdk = build_client(
             label,
             "Event Hubs",
@@ -295,9 +325,11 @@ class EventHubReceiver:
                 load_balancing_interval=load_balancing_interval.total_seconds(),
                 **client_options,
             ),
-            self._secrets,
+            secrets,
         )
-        self._name = name or self._sdk.eventhub_name
+        self._init_adapter(
+            name or self._sdk.eventhub_name, f"event hub {self._sdk.eventhub_name!r} on {namespace}", secrets
+        )
         self._namespace = namespace
         self._consumer_group = consumer_group
         self._partition_id = partition_id
@@ -307,19 +339,20 @@ class EventHubReceiver:
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._turn = itertools.count()
-        self._closed = False
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     @property
     def eventhub_name(self) -> str:
         return self._sdk.eventhub_name
 
     async def receive(self, max_messages: int = 32, *, wait: timedelta = timedelta(seconds=1)) -> list[ReceivedMessage]:
-        if self._closed:
-            raise ChannelError(f"channel {self._name!r} is closed")
+        """Up to `max_messages` events, each partition's in order, waiting at most `wait` for the first.
+
+        Raises:
+            ChannelClosedError: the receiver was closed.
+            ChannelError: the SDK's receiving task stopped (a `ChannelUnavailableError` when the
+                namespace could not be reached); the next call starts it again.
+        """
+        self._ensure_open()
         self._start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(wait.total_seconds(), 0.0)
@@ -385,10 +418,10 @@ class EventHubReceiver:
             return
         partition = self._partitions.get(context.partition_id)
         if partition is None or partition.context is not context:
-            partition = self._partitions[context.partition_id] = _Partition(self, context)
+            partition = self._partitions[context.partition_id] = _Partition(self, context, self._max_batch_size)
         partition.park(events)
         self._wake()
-        await partition.settled.wait()
+        await partition.room.wait()
 
     async def _on_partition_close(self, context: PartitionContext, reason: CloseReason) -> None:
         partition = self._partitions.pop(context.partition_id, None)
@@ -407,7 +440,7 @@ class EventHubReceiver:
     def _envelope_of(self, partition_id: str, event: EventData) -> CloudEvent | None:
         try:
             return CloudEvent.from_json(event.body_as_str(encoding="utf-8"))
-        except (SerializationError, ValueError, TypeError) as error:
+        except (MalformedEnvelopeError, ValueError, TypeError) as error:
             logger.error(
                 "channel %r: skipping event %s (sequence %s) of partition %s, not a CloudEvent: %s",
                 self._name,
@@ -418,17 +451,8 @@ class EventHubReceiver:
             )
             return None
 
-    def _failure(self, action: str, error: BaseException) -> ChannelError:
-        return ChannelError(
-            f"channel {self._name!r}: {action} on event hub {self.eventhub_name!r} on {self._namespace} "
-            f"failed: {describe_error(error, self._secrets)}"
-        )
-
-    async def close(self) -> None:
+    async def _close(self) -> None:
         """Stop receiving and release the partitions; unsettled events are read again by the next owner."""
-        if self._closed:
-            return
-        self._closed = True
         for partition in self._partitions.values():
             partition.close()
         await self._sdk.close()
@@ -437,14 +461,6 @@ class EventHubReceiver:
             self._task.cancel()
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._task
-
-    async def __aenter__(self) -> EventHubReceiver:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return (

@@ -9,31 +9,29 @@ receiver then gets each stream in order, one stream at a time per receiver.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from messagehandler.channels.azure_messaging import (
+    AzureMessagingAdapter,
     build_client,
     connection_secrets,
     connection_settings,
-    credential_secrets,
 )
 from messagehandler.channels.envelope import CloudEvent
-from messagehandler.channels.errors import ChannelConfigurationError, ChannelError, EnvelopeTooLargeError
+from messagehandler.channels.errors import ChannelConfigurationError, EnvelopeTooLargeError
 from messagehandler.channels.protocol import ChannelKind
 from messagehandler.channels.transactional.servicebus_messages import to_message
 from messagehandler.channels.transactional.servicebus_receiver import ServiceBusChannelReceiver
 from messagehandler.extras import requires_extra
-from messagehandler.redaction import describe_error
 
 with requires_extra("servicebus", "the Service Bus channel", ("azure.servicebus",)):
-    from azure.core.exceptions import AzureError
     from azure.servicebus import ServiceBusMessage, ServiceBusMessageBatch
     from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
-    from azure.servicebus.exceptions import MessageSizeExceededError, ServiceBusError
+    from azure.servicebus.exceptions import MessageSizeExceededError
 
 if TYPE_CHECKING:
     from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
@@ -45,7 +43,7 @@ STANDARD_TIER_MAX_BYTES = 256 * 1024
 EntityKind = Literal["queue", "topic"]
 
 
-class ServiceBusChannel:
+class ServiceBusChannel(AzureMessagingAdapter):
     """Publishes envelopes to one queue or topic; `receiver()` reads a queue or a subscription back.
 
     Build it with `from_connection_string(conn, queue_name=... | topic_name=...)` or
@@ -68,7 +66,7 @@ class ServiceBusChannel:
         **client_options: Any,
     ) -> None:
         channel = name or entity
-        secrets = credential_secrets(credential)
+        secrets = (credential,)
         client = build_client(
             channel,
             "Service Bus",
@@ -134,23 +132,18 @@ class ServiceBusChannel:
         *,
         sessions: bool,
         max_message_bytes: int,
-        secrets: Iterable[str | None],
+        secrets: Iterable[object],
     ) -> None:
         if max_message_bytes < 1:
             raise ChannelConfigurationError(f"channel {channel!r}: max_message_bytes must be positive")
+        self._init_adapter(channel, f"{entity_kind} {entity!r} on {client.fully_qualified_namespace}", secrets)
         self._client = client
-        self._name = channel
         self._entity = entity
         self._entity_kind = entity_kind
         self._sessions = sessions
         self._max_message_bytes = max_message_bytes
-        self._secrets = tuple(secret for secret in secrets if secret)
         self._sender: ServiceBusSender | None = None
-        self._closed = False
-
-    @property
-    def name(self) -> str:
-        return self._name
+        self._sender_lock = asyncio.Lock()
 
     @property
     def kind(self) -> ChannelKind:
@@ -166,12 +159,20 @@ class ServiceBusChannel:
         return self._max_message_bytes
 
     async def publish(self, envelopes: Sequence[CloudEvent]) -> None:
-        if self._closed:
-            raise ChannelError(f"channel {self.name!r} is closed")
+        """Send every envelope in order, in as few batches as fit.
+
+        Raises:
+            EnvelopeTooLargeError: an envelope is over the limit; nothing was sent.
+            ChannelUnavailableError: the namespace could not be reached or was busy (retry later).
+            ChannelAccessDeniedError: the credentials were refused.
+            ChannelNotFoundError: the queue or topic does not exist.
+            ChannelClosedError: the channel was closed.
+        """
+        self._ensure_open()
         if not envelopes:
             return
         messages = [to_message(envelope, sessions=self._sessions) for envelope in envelopes]
-        try:
+        with self._errors("send"):
             sender = await self._open_sender()
             limit = min(self._max_message_bytes, (await sender.create_message_batch()).max_size_in_bytes)
             for envelope, message in zip(envelopes, messages, strict=True):
@@ -180,11 +181,6 @@ class ServiceBusChannel:
                     raise EnvelopeTooLargeError(self.name, envelope.id, size, limit)
             for batch in await self._batches(sender, messages, limit):
                 await sender.send_messages(batch)
-        except (ServiceBusError, AzureError) as error:
-            raise ChannelError(
-                f"channel {self.name!r}: sending to {self._entity_kind} {self._entity!r} on "
-                f"{self._client.fully_qualified_namespace} failed: {describe_error(error, self._secrets)}"
-            ) from None
 
     async def _batches(
         self, sender: ServiceBusSender, messages: list[ServiceBusMessage], limit: int
@@ -204,12 +200,20 @@ class ServiceBusChannel:
         return batches
 
     async def _open_sender(self) -> ServiceBusSender:
-        if self._sender is None:
-            if self._entity_kind == "topic":
-                self._sender = self._client.get_topic_sender(self._entity)
-            else:
-                self._sender = self._client.get_queue_sender(self._entity)
-        return self._sender
+        """The sender, its link opened once: concurrent first publishes would otherwise each open it."""
+        async with self._sender_lock:
+            if self._sender is None:
+                if self._entity_kind == "topic":
+                    sender = self._client.get_topic_sender(self._entity)
+                else:
+                    sender = self._client.get_queue_sender(self._entity)
+                try:
+                    await sender.__aenter__()
+                except BaseException:
+                    await sender.close()
+                    raise
+                self._sender = sender
+            return self._sender
 
     def receiver(
         self,
@@ -232,26 +236,16 @@ class ServiceBusChannel:
             self._entity,
             subscription_name,
             name=self.name,
-            secrets=self._secrets,
+            namespace=self._client.fully_qualified_namespace,
+            secrets=self._secret_sources,
             prefetch_count=prefetch_count,
             max_lock_renewal=max_lock_renewal,
         )
 
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
         if self._sender is not None:
             await self._sender.close()
         await self._client.close()
-
-    async def __aenter__(self) -> ServiceBusChannel:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return (

@@ -26,11 +26,6 @@ from messagehandler.channels.transactional.storage_queue_clients import (
     validate_queue_name,
 )
 from messagehandler.channels.transactional.storage_queue_receiver import StorageQueueReceiver
-from messagehandler.extras import requires_extra
-from messagehandler.redaction import describe_error
-
-with requires_extra("storage-queue", "the Storage Queue channel", ("azure.storage.queue",)):
-    from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 if TYPE_CHECKING:
     from azure.storage.queue.aio import QueueClient
@@ -128,6 +123,16 @@ class StorageQueueChannel(Closeable):
         return self._clients.encoding.max_envelope_bytes
 
     async def publish(self, envelopes: Sequence[CloudEvent]) -> None:
+        """Send every envelope; each stream's in order.
+
+        Raises:
+            EnvelopeTooLargeError: an envelope is over `max_message_bytes`; nothing was sent.
+            ChannelUnavailableError: the queue service could not be reached (retry later); some
+                envelopes of the call may have been sent, and resending them duplicates them.
+            ChannelAccessDeniedError: the credentials were refused.
+            ChannelNotFoundError: the queue does not exist and `create_queue=False`.
+            ChannelClosedError: the channel was closed.
+        """
         self._ensure_open()
         encode_within_limit(self.name, envelopes, self.max_message_bytes, CloudEvent.to_bytes)
         if not envelopes:
@@ -141,32 +146,19 @@ class StorageQueueChannel(Closeable):
                 for stream in streams.values():
                     group.create_task(self._send_in_order(stream))
         except* ChannelError as failures:
-            raise failures.exceptions[0] from None
+            first = failures.exceptions[0]
+            raise first from first.__cause__
 
     async def _send_in_order(self, envelopes: list[CloudEvent]) -> None:
         encoding = self._clients.encoding
         for envelope in envelopes:
             async with self._slots:
-                try:
+                with self._clients.errors(self._queue_name, f"send event {envelope.id}"):
                     await self._client.send_message(encoding.content(envelope), time_to_live=self._time_to_live)
-                except AzureError as error:
-                    raise self._send_failure(envelope, error) from None
-
-    def _send_failure(self, envelope: CloudEvent, error: AzureError) -> ChannelError:
-        missing = " (the queue does not exist)" if isinstance(error, ResourceNotFoundError) else ""
-        return ChannelError(
-            f"channel {self.name!r}: sending event {envelope.id} to queue {self._queue_name!r} on "
-            f"{self._clients.account} failed{missing}: {describe_error(error, self._clients.secrets)}"
-        )
 
     async def _ensure_queue(self) -> None:
-        try:
+        with self._clients.errors(self._queue_name, "create queue"):
             await self._clients.ensure_queue(self._client)
-        except AzureError as error:
-            raise ChannelError(
-                f"channel {self.name!r}: cannot create queue {self._queue_name!r} on {self._clients.account}: "
-                f"{describe_error(error, self._clients.secrets)}"
-            ) from None
 
     def receiver(
         self,

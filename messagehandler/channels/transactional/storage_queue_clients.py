@@ -7,20 +7,27 @@ printed (`repr`, errors, logs) names the account host and queue, never the key o
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import enum
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from messagehandler.azure_errors import azure_errors
 from messagehandler.channels.envelope import CloudEvent
-from messagehandler.channels.errors import ChannelConfigurationError
+from messagehandler.channels.errors import (
+    CHANNEL_ERRORS,
+    ChannelConfigurationError,
+    ChannelNotFoundError,
+    MalformedEnvelopeError,
+)
 from messagehandler.extras import requires_extra
-from messagehandler.redaction import redact
+from messagehandler.redaction import credential_secrets, redact
 
 with requires_extra("storage-queue", "the Storage Queue channel", ("azure.storage.queue",)):
     from azure.core.exceptions import ResourceExistsError
-    from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy
     from azure.storage.queue.aio import QueueClient
     from yarl import URL
 
@@ -53,9 +60,27 @@ class QueueEncoding(enum.Enum):
             return MAX_MESSAGE_TEXT_BYTES // 4 * 3
         return MAX_MESSAGE_TEXT_BYTES
 
-    def content(self, envelope: CloudEvent) -> bytes | str:
-        """What `send_message` takes: bytes for the base64 policy, text otherwise."""
-        return envelope.to_bytes() if self is QueueEncoding.BASE64 else envelope.to_json()
+    def content(self, envelope: CloudEvent) -> str:
+        """The message text of an envelope."""
+        if self is QueueEncoding.BASE64:
+            return base64.b64encode(envelope.to_bytes()).decode("ascii")
+        return envelope.to_json()
+
+
+def message_bytes(text: str | None) -> bytes:
+    """The envelope bytes a message text holds, whichever encoding wrote it.
+
+    Decoded per message by the receiver rather than by an SDK decode policy, which decodes a whole
+    page at once and fails all of it for one bad message. A JSON object is taken as it is (never
+    valid base64, since `{` is not in its alphabet); anything else must be strict base64.
+    """
+    stripped = (text or "").strip()
+    if stripped.startswith("{"):
+        return stripped.encode("utf-8")
+    try:
+        return base64.b64decode(stripped, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedEnvelopeError("the message text is neither base64 nor a JSON object") from None
 
 
 def validate_queue_name(channel: str, queue_name: str) -> None:
@@ -76,18 +101,23 @@ class QueueClients:
         *,
         channel: str,
         account: str,
-        secrets: Iterable[str | None],
+        secrets: Iterable[object],
         encoding: QueueEncoding,
         create_queues: bool,
     ) -> None:
         self._make = make
         self.channel = channel
         self.account = account
-        self.secrets = [secret for secret in secrets if secret]
+        self._secrets = list(secrets)
         self.encoding = encoding
         self.create_queues = create_queues
         self._created: set[str] = set()
         self._lock = asyncio.Lock()
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every value to mask, read now: a credential object's key may have been rotated since."""
+        return _secret_values(self._secrets)
 
     @classmethod
     def from_connection_string(
@@ -100,7 +130,7 @@ class QueueClients:
         create_queues: bool,
         client_options: dict[str, Any],
     ) -> QueueClients:
-        options = _client_options(encoding, client_options)
+        options = _client_options(client_options)
 
         def make(queue_name: str) -> QueueClient:
             return QueueClient.from_connection_string(connection_string, queue_name, **options)
@@ -121,7 +151,7 @@ class QueueClients:
         create_queues: bool,
         client_options: dict[str, Any],
     ) -> QueueClients:
-        options = _client_options(encoding, client_options)
+        options = _client_options(client_options)
         parsed = URL(account_url)
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise ChannelConfigurationError(f"channel {channel!r}: account URL must be an absolute http(s) URL")
@@ -129,7 +159,7 @@ class QueueClients:
         def make(queue_name: str) -> QueueClient:
             return QueueClient(account_url, queue_name, credential, **options)
 
-        secrets = [account_url, parsed.query_string, credential if isinstance(credential, str) else None]
+        secrets = [account_url, parsed.query_string, credential]
         problem = "cannot use this account URL and credential"
         return cls._checked(make, queue_name, problem, channel, secrets, encoding, create_queues)
 
@@ -140,7 +170,7 @@ class QueueClients:
         queue_name: str,
         problem: str,
         channel: str,
-        secrets: Sequence[str | None],
+        secrets: Sequence[object],
         encoding: QueueEncoding,
         create_queues: bool,
     ) -> QueueClients:
@@ -148,7 +178,9 @@ class QueueClients:
         try:
             probe = make(queue_name)
         except (ValueError, TypeError) as error:
-            raise ChannelConfigurationError(f"channel {channel!r}: {problem} ({redact(str(error), secrets)})") from None
+            raise ChannelConfigurationError(
+                f"channel {channel!r}: {problem} ({redact(str(error), _secret_values(secrets))})"
+            ) from None
         return cls(
             make,
             channel=channel,
@@ -161,6 +193,20 @@ class QueueClients:
     def client(self, queue_name: str) -> QueueClient:
         return self._make(queue_name)
 
+    def errors(self, queue_name: str, action: str) -> contextlib.AbstractContextManager[None]:
+        """Maps what the SDK raises in the block to channel errors naming the channel, queue and account."""
+        service = f"channel {self.channel!r} (queue {queue_name!r} at {self.account})"
+
+        def missing() -> ChannelNotFoundError:
+            return ChannelNotFoundError(
+                f"{action} on {service} failed: the queue does not exist (create it, or pass create_queue=True)",
+                service=service,
+                status=404,
+                code="QueueNotFound",
+            )
+
+        return azure_errors(service, action=action, secrets=self.secrets, classes=CHANNEL_ERRORS, not_found=missing)
+
     async def ensure_queue(self, client: QueueClient) -> None:
         if not self.create_queues or client.queue_name in self._created:
             return
@@ -172,12 +218,16 @@ class QueueClients:
             self._created.add(client.queue_name)
 
 
-def _client_options(encoding: QueueEncoding, client_options: dict[str, Any]) -> dict[str, Any]:
+def _client_options(client_options: dict[str, Any]) -> dict[str, Any]:
+    """The SDK options, without message encode or decode policies: messages are encoded and decoded here."""
     options = dict(client_options)
-    if encoding is QueueEncoding.BASE64:
-        options.setdefault("message_encode_policy", BinaryBase64EncodePolicy())
-        options.setdefault("message_decode_policy", BinaryBase64DecodePolicy())
+    options["message_encode_policy"] = None
+    options["message_decode_policy"] = None
     return options
+
+
+def _secret_values(secrets: Iterable[object]) -> list[str]:
+    return [value for secret in secrets for value in credential_secrets(secret)]
 
 
 def _connection_string_secrets(connection_string: str) -> list[str]:

@@ -1,9 +1,11 @@
 """Volatile channels: pushed, at-most-once, lost when the receiver is down.
 
-`InProcessChannel` and the webhook signature helpers need nothing extra and are exported here;
+`InProcessChannel`, the Standard Webhooks helpers (`standard_webhooks`), the earlier signature helpers
+and the decoding of received HTTP requests (`http_events`) need nothing extra and are exported here;
 `webhook` (extra `webhook`) and `eventgrid` (extra `eventgrid`) are imported from their modules.
 """
 
+from messagehandler.channels.volatile import standard_webhooks
 from messagehandler.channels.volatile.in_process import InProcessChannel, InProcessMessage, Subscription
 from messagehandler.channels.volatile.signing import (
     SIGNATURE_HEADER,
@@ -12,6 +14,8 @@ from messagehandler.channels.volatile.signing import (
     signature_headers,
     verify_signature,
 )
+from messagehandler.channels.volatile.standard_webhooks import generate_secret
+from messagehandler.channels.volatile.standard_webhooks import verify as verify_webhook
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -20,6 +24,9 @@ __all__ = [
     "InProcessMessage",
     "Subscription",
     "compute_signature",
+    "generate_secret",
     "signature_headers",
+    "standard_webhooks",
     "verify_signature",
+    "verify_webhook",
 ]

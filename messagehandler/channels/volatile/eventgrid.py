@@ -18,17 +18,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from messagehandler.azure_errors import azure_errors
 from messagehandler.channels.envelope import CloudEvent
-from messagehandler.channels.errors import ChannelConfigurationError, ChannelError
+from messagehandler.channels.errors import CHANNEL_ERRORS, ChannelConfigurationError, ChannelError
 from messagehandler.channels.lifecycle import Closeable
 from messagehandler.channels.limits import encode_within_limit, json_array_batches
 from messagehandler.channels.protocol import ChannelKind
 from messagehandler.extras import requires_extra
-from messagehandler.redaction import describe_error
+from messagehandler.redaction import credential_secrets
 
 with requires_extra("eventgrid", "the Event Grid channel", ("azure.eventgrid",)):
     from azure.core.credentials import AzureKeyCredential, AzureSasCredential
-    from azure.core.exceptions import AzureError
     from azure.core.messaging import CloudEvent as AzureCloudEvent
     from azure.eventgrid.aio import EventGridPublisherClient
     from yarl import URL
@@ -107,7 +107,8 @@ class EventGridChannel(Closeable):
         self._schema = schema
         self._topic = topic
         self._where = f"{parsed.scheme}://{parsed.host}:{parsed.port}{parsed.path}"
-        self._secrets = [endpoint, getattr(credential, "key", None), getattr(credential, "signature", None)]
+        self._endpoint = endpoint
+        self._credential = credential
         self._max_request_bytes = max_request_bytes
         self._client = EventGridPublisherClient(
             endpoint,
@@ -176,6 +177,15 @@ class EventGridChannel(Closeable):
         return item, serialised
 
     async def publish(self, envelopes: Sequence[CloudEvent]) -> None:
+        """Send every envelope in order, in as few requests as fit.
+
+        Raises:
+            EnvelopeTooLargeError: an envelope is over `max_message_bytes`; nothing was sent.
+            ChannelUnavailableError: the topic could not be reached or failed after the SDK's retries;
+                the message says how many envelopes of the call were sent before.
+            ChannelAccessDeniedError: the key, SAS or identity was refused.
+            ChannelClosedError: the channel was closed.
+        """
         self._ensure_open()
         items: list[SendItem] = []
 
@@ -186,15 +196,19 @@ class EventGridChannel(Closeable):
 
         bodies = encode_within_limit(self._name, envelopes, self.max_message_bytes, encode)
         sent = 0
+        secrets = [self._endpoint, *credential_secrets(self._credential)]
         for run in json_array_batches(bodies, self._max_request_bytes, separator=_SEPARATOR):
             try:
-                await self._client.send([items[i] for i in run])
-            except AzureError as error:
-                raise ChannelError(
-                    f"channel {self._name!r}: Event Grid at {self._where} refused or did not answer "
-                    f"({describe_error(error, self._secrets)}); {sent} of {len(envelopes)} envelope(s) were sent"
-                ) from None
+                with azure_errors(self._service, action="send", secrets=secrets, classes=CHANNEL_ERRORS):
+                    await self._client.send([items[i] for i in run])
+            except ChannelError as error:
+                error.args = (f"{error}; {sent} of {len(envelopes)} envelope(s) of this call were sent",)
+                raise
             sent += len(run)
+
+    @property
+    def _service(self) -> str:
+        return f"channel {self._name!r} (Event Grid at {self._where})"
 
     async def _close(self) -> None:
         await self._client.close()

@@ -56,14 +56,8 @@ def verify_signature(
     time; a missing, malformed or stale header gives False rather than an exception, so a receiver
     can answer 401 without a try block.
     """
-    if not signature or not timestamp:
-        return False
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
-        return False
-    current = time.time() if now is None else now
-    if abs(current - sent_at) > tolerance_seconds:
+    sent_at = fresh_timestamp(timestamp, tolerance_seconds, now)
+    if not signature or sent_at is None:
         return False
     candidates = [secrets] if isinstance(secrets, str | bytes) else list(secrets)
     offered = signature.strip().encode("ascii", "replace")
@@ -72,3 +66,15 @@ def verify_signature(
         expected = compute_signature(secret, body, sent_at).encode("ascii")
         matched |= hmac.compare_digest(expected, offered)
     return matched
+
+
+def fresh_timestamp(text: str | None, tolerance_seconds: float, now: float | None = None) -> int | None:
+    """The unix seconds in a timestamp header, or None when it is missing, malformed or not within tolerance."""
+    if not text:
+        return None
+    try:
+        sent_at = int(text)
+    except ValueError:
+        return None
+    current = time.time() if now is None else now
+    return sent_at if abs(current - sent_at) <= tolerance_seconds else None

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from messagehandler.channels.streaming.eventhubs import EventHubChannel
 from tests.support.amqp_broker import AmqpTestBroker
-from tests.support.amqp_broker.eventhub_frames import padded_eventhub_frames
 from tests.support.amqp_broker.fixtures import broker, broker_options
 
 HUB = "telemetry"
 __all__ = ["HUB", "broker", "broker_options"]
-
-
-@pytest.fixture(autouse=True)
-def padded_frames() -> Iterator[None]:
-    """See tests/support/amqp_broker/eventhub_frames.py: a gap in the SDK's frame decoding, not ours."""
-    with padded_eventhub_frames():
-        yield
 
 
 @pytest.fixture

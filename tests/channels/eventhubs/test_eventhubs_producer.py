@@ -84,3 +84,10 @@ async def test_an_oversize_envelope_fails_the_call_before_anything_is_sent(
     at_limit = with_wire_size(envelopes("o-3", 1)[0], 4096, wire_size)
     await channel.publish([at_limit])
     assert len(broker.delivered(HUB)) == 1
+
+
+async def test_the_stream_version_property_is_an_amqp_long(broker: AmqpTestBroker, make_channel: MakeChannel) -> None:
+    await make_channel().publish(envelopes("o-1", 1))
+
+    (delivered,) = broker.delivered(HUB)
+    assert type(delivered.message.properties["cloudEvents_streamversion"]) is int

@@ -19,6 +19,7 @@ from messagehandler.channels.streaming.eventhubs_receiver import EventHubDeliver
 from messagehandler.processing import ActionableContext, ProcessingHost, channel_source
 from samples.processing.transformation import EventSummary, SummaryQuery
 from tests.channels.eventhubs.conftest import HUB
+from tests.channels.malformed import malformed_bodies
 from tests.channels.support import SERIALIZER, envelopes
 from tests.processing.fakes import eventually
 from tests.support.amqp_broker import AmqpTestBroker, running_broker
@@ -308,3 +309,72 @@ async def test_a_receiver_for_one_partition_reads_only_that_partition(
 
     assert ids(only) == [m.envelope.id for m in everything["1"]]
     assert {(link.consumer_group, link.partition_id) for link in broker.consumer_links()[2:]} == {("audit", "1")}
+
+
+async def test_events_sent_after_a_batch_was_handed_out_arrive_before_that_batch_is_settled(
+    broker: AmqpTestBroker, make_receiver: MakeReceiver, checkpoint_store: BlobCheckpointStore
+) -> None:
+    first, second = envelopes("o-1", 3), envelopes("o-1", 3, start=4)
+    await publish(broker, first)
+    receiver = make_receiver()
+    handed_out = await receive_exactly(receiver, 3)
+
+    await publish(broker, second)
+    later = await receive_exactly(receiver, 3)
+
+    assert ids(later) == [e.id for e in second]
+    for message in [*handed_out, *later]:
+        await message.complete()
+    [checkpoint] = await checkpoint_store.list_checkpoints(broker_namespace(broker), HUB, "$Default")
+    assert checkpoint["sequence_number"] == by_partition(later)[checkpoint["partition_id"]][-1].sequence_number
+
+
+async def send_bodies(broker: AmqpTestBroker, bodies: list[bytes], partition_key: str) -> None:
+    from azure.eventhub import EventData
+    from azure.eventhub.aio import EventHubProducerClient
+
+    async with EventHubProducerClient.from_connection_string(
+        broker.connection_string(), eventhub_name=HUB, retry_total=0
+    ) as producer:
+        batch = await producer.create_batch(partition_key=partition_key)
+        for body in bodies:
+            batch.add(EventData(body))
+        await producer.send_batch(batch)
+
+
+async def test_events_that_cannot_be_decoded_are_skipped_and_the_checkpoint_moves_past_them(
+    broker: AmqpTestBroker, make_receiver: MakeReceiver, checkpoint_store: BlobCheckpointStore, caplog: Any
+) -> None:
+    sent = envelopes("o-1", 2)
+    bad = list(malformed_bodies(sent[0]).values())
+    await send_bodies(broker, [sent[0].to_bytes(), *bad, sent[1].to_bytes()], "o-1")
+    receiver = make_receiver()
+
+    received = await receive_exactly(receiver, 2)
+    for message in received:
+        await message.complete()
+
+    assert ids(received) == [e.id for e in sent]
+    assert caplog.text.count("not a CloudEvent") == len(bad)
+    [checkpoint] = await checkpoint_store.list_checkpoints(broker_namespace(broker), HUB, "$Default")
+    assert checkpoint["sequence_number"] == by_partition(received)[checkpoint["partition_id"]][-1].sequence_number
+    assert await receiver.receive(10, wait=FAST) == []
+
+
+async def test_a_batch_of_skipped_events_is_checkpointed_and_a_failed_checkpoint_is_retried(
+    broker: AmqpTestBroker, make_receiver: MakeReceiver, azurite: AzuriteProcess, checkpoint_store: BlobCheckpointStore
+) -> None:
+    await send_bodies(broker, [b"not an event", b"[1]"], "o-1")
+    container = checkpoint_store._container_client.container_name
+    async with FailingOnce.from_connection_string(azurite.connection_string, container) as failing:
+        receiver = make_receiver(checkpoint_store=failing)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not await failing.list_checkpoints(broker_namespace(broker), HUB, "$Default"):
+            assert loop.time() < deadline, "the skipped events were never checkpointed"
+            assert await receiver.receive(10, wait=FAST) == []
+        [checkpoint] = await failing.list_checkpoints(broker_namespace(broker), HUB, "$Default")
+        await receiver.close()
+
+    assert failing.failed, "the first checkpoint write did not fail, so its retry was not tested"
+    assert checkpoint["sequence_number"] == 1

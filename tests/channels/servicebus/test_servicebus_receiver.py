@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 
-from messagehandler.channels import ChannelReceiver, ReceivedMessage
-from messagehandler.channels.errors import ChannelConfigurationError
+from messagehandler.channels import ChannelKind, ChannelReceiver, ReceivedMessage
+from messagehandler.channels.errors import ChannelClosedError, ChannelConfigurationError
 from messagehandler.channels.transactional.servicebus import ServiceBusChannel
+from messagehandler.channels.transactional.servicebus_messages import to_message
 from messagehandler.channels.transactional.servicebus_receiver import NOT_A_CLOUD_EVENT, ServiceBusChannelReceiver
+from tests.channels.malformed import malformed_bodies
 from tests.channels.servicebus.conftest import QUEUE
 from tests.channels.support import envelopes
 from tests.support.amqp_broker import AmqpTestBroker
@@ -122,3 +125,114 @@ async def test_a_topic_channel_reads_through_a_subscription_only(
         topic.receiver()
     with pytest.raises(ChannelConfigurationError, match="subscription"):
         queue.receiver("billing")
+
+
+async def send_raw(broker: AmqpTestBroker, *messages: ServiceBusMessage) -> None:
+    async with (
+        ServiceBusClient.from_connection_string(broker.connection_string(), retry_total=0) as client,
+        client.get_queue_sender(QUEUE) as sender,
+    ):
+        for message in messages:
+            await sender.send_messages(message)
+
+
+@pytest.mark.parametrize("name", sorted(malformed_bodies(envelopes("template", 1)[0])))
+async def test_a_structured_message_that_cannot_be_decoded_is_dead_lettered_and_the_rest_arrive(
+    broker: AmqpTestBroker, channel: ServiceBusChannel, receiver: ServiceBusChannelReceiver, name: str
+) -> None:
+    before, after = envelopes("o-1", 2), envelopes("o-1", 2, start=3)
+    body = malformed_bodies(before[0])[name]
+    await channel.publish(before)
+    await send_raw(broker, ServiceBusMessage(body, message_id="bad", content_type="application/cloudevents+json"))
+    await channel.publish(after)
+
+    received = await receive_exactly(receiver, 4)
+
+    assert [m.envelope for m in received] == [*before, *after]
+    broker.wait_until(lambda: any(s.message_id == "bad" for s in broker.settlements()))
+    (bad,) = [s for s in broker.settlements() if s.message_id == "bad"]
+    assert bad.outcome == "rejected"
+    assert bad.info is not None
+    assert bad.info["DeadLetterReason"] == NOT_A_CLOUD_EVENT
+
+
+@pytest.mark.parametrize(
+    ("change", "value"),
+    [
+        ("cloudEvents_specversion", "0.3"),
+        ("cloudEvents_streamversion", 1.5),
+        ("cloudEvents_time", "yesterday"),
+        ("cloudEvents_id", None),
+    ],
+)
+async def test_a_binary_message_with_a_bad_attribute_is_dead_lettered(
+    broker: AmqpTestBroker, receiver: ServiceBusChannelReceiver, change: str, value: object
+) -> None:
+    good, bad = (to_message(envelope, sessions=False) for envelope in envelopes("o-1", 2))
+    properties = dict(bad.application_properties or {})
+    if value is None:
+        del properties[change]
+    else:
+        properties[change] = value  # type: ignore[assignment]
+    bad.application_properties = properties  # type: ignore[assignment]
+    await send_raw(broker, bad, good)
+
+    (received,) = await receive_exactly(receiver, 1)
+
+    assert received.envelope.id == good.message_id
+    broker.wait_until(lambda: len(broker.settlements()) == 1)
+    assert [(s.message_id, s.outcome) for s in broker.settlements()] == [(bad.message_id, "rejected")]
+
+
+async def test_a_native_amqp_timestamp_and_the_colon_prefix_are_read(
+    broker: AmqpTestBroker, receiver: ServiceBusChannelReceiver
+) -> None:
+    sent = envelopes("o-1", 1)[0]
+    message = to_message(sent, sessions=False)
+    properties: dict[Any, Any] = {
+        name.replace("cloudEvents_", "cloudEvents:"): value
+        for name, value in (message.application_properties or {}).items()
+    }
+    properties["cloudEvents:time"] = sent.time  # the SDK sends a datetime as an AMQP timestamp
+    properties["cloudEvents:streamversion"] = str(sent.stream_version)  # the canonical string form
+    message.application_properties = properties
+    await send_raw(broker, message)
+
+    (received,) = await receive_exactly(receiver, 1)
+
+    assert received.envelope.time == sent.time.replace(microsecond=sent.time.microsecond // 1000 * 1000)
+    assert received.envelope.stream_version == sent.stream_version
+    assert received.envelope.id == sent.id
+
+
+@pytest.mark.parametrize(
+    "content_type", ["Application/CloudEvents+JSON; charset=UTF-8", "APPLICATION/CLOUDEVENTS+JSON"]
+)
+async def test_structured_mode_is_detected_whatever_the_case_of_the_content_type(
+    broker: AmqpTestBroker, receiver: ServiceBusChannelReceiver, content_type: str
+) -> None:
+    sent = envelopes("o-1", 1)[0]
+    await send_raw(broker, ServiceBusMessage(sent.to_bytes(), content_type=content_type))
+
+    (received,) = await receive_exactly(receiver, 1)
+
+    assert received.envelope == sent
+
+
+async def test_a_closed_receiver_refuses_to_receive_and_closing_twice_is_harmless(
+    channel: ServiceBusChannel,
+) -> None:
+    receiver = channel.receiver()
+    assert await receiver.receive(1, wait=timedelta(milliseconds=50)) == []
+
+    await receiver.close()
+    await receiver.close()
+
+    with pytest.raises(ChannelClosedError, match="closed"):
+        await receiver.receive(1)
+
+
+def test_the_receiver_says_its_kind(channel: ServiceBusChannel) -> None:
+    from messagehandler.processing import channel_source
+
+    assert channel_source(channel.receiver()).kind is ChannelKind.TRANSACTIONAL

@@ -116,3 +116,18 @@ async def test_a_topic_reaches_its_subscriptions(broker: AmqpTestBroker, make_ch
         assert [message.envelope for message in received] == sent
     finally:
         await receiver.close()
+
+
+async def test_integers_go_out_as_amqp_long_and_strings_as_amqp_string(
+    broker: AmqpTestBroker, make_channel: MakeChannel
+) -> None:
+    from proton import int32
+
+    await make_channel().publish(envelopes("o-1", 1))
+
+    (delivered,) = broker.delivered(QUEUE)
+    properties = delivered.message.properties
+    for name in ("cloudEvents_streamversion", "cloudEvents_schemaversion"):
+        assert type(properties[name]) is int, f"{name} is {type(properties[name]).__name__}, not an AMQP long"
+        assert not isinstance(properties[name], int32)
+    assert {type(value) for name, value in properties.items() if "version" not in name} == {str}

@@ -22,6 +22,7 @@ from proton.reactor import ApplicationEvent, Container, EventInjector
 
 from tests.support.amqp_broker.eventhub import EVENTHUB_MANAGEMENT_TYPE, ConsumerLink, EventHubs, send_event
 from tests.support.amqp_broker.frames import unpack_transfer
+from tests.support.amqp_broker.wire import FullFieldsRelay
 
 CBS_NODE = "$cbs"
 MANAGEMENT_SUFFIX = "$management"
@@ -81,6 +82,8 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
         self.max_batch_size = max_batch_size
         self.token_status = token_status
         self.port = _free_port()
+        self._proton_port = _free_port()
+        self._wire = FullFieldsRelay(self.port, self._proton_port)
         self._changed = threading.Condition()
         self._state = _State()
         self._subscriptions: dict[str, list[str]] = defaultdict(list)
@@ -151,15 +154,17 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
         self._thread.start()
         if not self._listening.wait(10):
             raise RuntimeError("the AMQP test broker did not start")
+        self._wire.start()
 
     def stop(self) -> None:
+        self._wire.stop()
         self._injector.trigger(ApplicationEvent("shutdown"))
         self._thread.join(10)
 
     # --- proton events -------------------------------------------------------------------------
 
     def on_start(self, event: Any) -> None:
-        self._acceptor = event.container.listen(f"127.0.0.1:{self.port}")
+        self._acceptor = event.container.listen(f"127.0.0.1:{self._proton_port}")
         self._listening.set()
 
     def on_shutdown(self, event: Any) -> None:
