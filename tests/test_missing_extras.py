@@ -29,6 +29,9 @@ INTEGRATIONS = [
     ("messagehandler.cache", ("lz4",), "cache"),
     ("messagehandler.cache", ("msgpack",), "cache"),
     ("messagehandler.testing.event_source", ("pytest_asyncio",), "testing"),
+    ("messagehandler.personal", ("cryptography",), "personal"),
+    ("messagehandler.personal.keyvault", ("azure.keyvault",), "keyvault"),
+    ("messagehandler.personal.table_store", ("azure",), "azure-tables"),
 ]
 
 

@@ -21,6 +21,7 @@ from messagehandler.cache.reader import CacheReader
 from messagehandler.cache.segments import open_segment, read_page
 from messagehandler.errors import UnreadableEventError
 from messagehandler.events.event import Event
+from messagehandler.events.preparing import read_preparer
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, settle, unreadable
@@ -102,9 +103,17 @@ class CacheEventSource:
         deserialize = self._serializer.deserialize
         return [deserialize(row.body, row.metadata) for row in rows]
 
+    async def _prepare(self, rows: list[RawEvent]) -> None:
+        """Fetch the keys of rows holding encrypted personal data (see `messagehandler.personal`)."""
+        prepare = read_preparer(self._serializer)
+        if prepare is not None:
+            await prepare([(row.metadata, row.body) for row in rows if row.encryption_key_id is not None])
+
     async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
         validate_stream(stream_type, stream_id)
-        return self._events([r for r in self._raw_stream(stream_type, stream_id) if r.version >= from_version])
+        rows = [r for r in self._raw_stream(stream_type, stream_id) if r.version >= from_version]
+        await self._prepare(rows)
+        return self._events(rows)
 
     async def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
         async for stream in self.read_changes(stream_type, bad_rows=bad_rows):
@@ -121,6 +130,7 @@ class CacheEventSource:
                 rows = [r for r in rows if r.stored_at_us is not None and r.stored_at_us >= threshold]
             if not rows:
                 continue
+            await self._prepare(rows)
             try:
                 events = self._events(rows)
             except Exception as error:

@@ -28,6 +28,7 @@ from messagehandler.channels.protocol import Channel
 from messagehandler.channels.routing import Route, event_type_names
 from messagehandler.errors import MessageHandlerError
 from messagehandler.events.event import Event
+from messagehandler.events.preparing import prepare_to_write
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.outbox import Outbox, OutboxEntry
 from messagehandler.eventsource.protocol import EventSource
@@ -105,12 +106,20 @@ class Dispatcher:
     async def publish(self, events: Sequence[Event]) -> None:
         """Publish to every routed channel; channels run concurrently, order is kept within each.
 
+        Events with personal data are published as stored, sealed: give the dispatcher the event
+        source's `PersonalDataSerializer`; any other serializer refuses them (nothing is published).
+
         Raises:
             UnknownChannelError: a route names a channel that is not configured; nothing was sent.
+            UnprotectedPersonalDataError: a routed event holds personal data and the serializer cannot
+                seal it; nothing was sent.
             ChannelError: a channel failed (its own typed error, or one naming it that wraps a foreign
                 exception with its secrets masked); the other failures are notes on it.
         """
-        plan = self.plan(events)
+        routes = self.routes
+        routed = [e for e in events if any(r.matches(e.metadata.source_type, e.metadata.event_type) for r in routes)]
+        await prepare_to_write(self._serializer, routed)
+        plan = self.plan(routed)
         if not plan:
             return
         results = await asyncio.gather(

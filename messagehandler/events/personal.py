@@ -21,6 +21,8 @@ import json
 import types
 import typing
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -132,6 +134,37 @@ class PersonalFields:
 
 
 _plans: dict[type[Event], PersonalFields | None] = {}
+_sealing: ContextVar[bool] = ContextVar("messagehandler_sealing_personal_data", default=False)
+
+
+def refuse_plaintext(event: Event) -> None:
+    """Refuse to write an event's JSON in plaintext when it marks personal data.
+
+    Every plain serializer calls this first; a serializer that seals the marked values asks for the
+    plain JSON inside `sealing()`. So no path (an event source, the dispatcher, the cache replicator,
+    an operator command) can write a marked value in plaintext by being given the wrong serializer.
+
+    Raises:
+        UnprotectedPersonalDataError: the event marks personal data and nothing will seal it.
+        PersonalDataDefinitionError: the event's class marks personal data in a way that cannot work.
+    """
+    if personal_fields(type(event)) is not None and not _sealing.get():
+        where = f" (stream {event.metadata.stream!r}, version {event.metadata.version})" if event.has_metadata else ""
+        raise UnprotectedPersonalDataError(
+            f"event {type(event).__event_type__!r}{where} holds personal data and would be written in plaintext: "
+            "give the event source (and the dispatcher) a PersonalDataSerializer from messagehandler.personal; "
+            "nothing was written"
+        )
+
+
+@contextmanager
+def sealing() -> Iterator[None]:
+    """Within this block `refuse_plaintext` lets marked events through: for serializers that seal what they get."""
+    token = _sealing.set(True)
+    try:
+        yield
+    finally:
+        _sealing.reset(token)
 
 
 def personal_fields(cls: type[Event]) -> PersonalFields | None:

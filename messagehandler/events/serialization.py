@@ -25,6 +25,7 @@ from messagehandler.errors import (
 )
 from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
+from messagehandler.events.personal import SEALED, SEALED_MARK, EncryptedEventError, refuse_plaintext
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.events.round_trip import check_body, explain_failure
 
@@ -81,9 +82,11 @@ class JsonEventSerializer:
         Raises:
             UnstorableEventError: a value would not survive the round trip (NaN, infinity, nesting
                 deeper than `round_trip.MAX_DEPTH`, an integer of more than 4,300 digits, a lone
-                surrogate); the error names the field.
+                surrogate, a member named `$personal`); the error names the field.
+            UnprotectedPersonalDataError: the event marks personal data (see `messagehandler.personal`).
             SerializationError: the payload holds something JSON cannot express at all.
         """
+        refuse_plaintext(event)
         try:
             body = event.model_dump_json()
         except (PydanticSerializationError, TypeError, ValueError) as error:
@@ -104,6 +107,13 @@ class JsonEventSerializer:
                 f"event of type {type(event).__event_type__!r}{where} cannot be serialised to JSON: {error}"
             ) from error
         check_body(event, body)
+        if SEALED_MARK in body:
+            raise UnstorableEventError(
+                type(event).__event_type__,
+                f"holds a member named {SEALED!r}, which marks encrypted personal data and would not read back",
+                stream=event.metadata.stream if event.has_metadata else None,
+                version=event.metadata.version if event.has_metadata else None,
+            )
         return body
 
     def deserialize(self, body: str, metadata: EventMetadata) -> Event:
@@ -118,6 +128,14 @@ class JsonEventSerializer:
             return placeholder
 
     def _deserialize(self, body: str, metadata: EventMetadata) -> Event:
+        if SEALED_MARK in body:
+            raise EncryptedEventError(
+                f"stored event of type {metadata.event_type!r} (stream {metadata.stream!r}, version "
+                f"{metadata.version}) holds personal data encrypted with key {metadata.encryption_key_id!r}: read "
+                "it through a PersonalDataSerializer (messagehandler.personal)",
+                stream=metadata.stream,
+                version=metadata.version,
+            )
         cls = self.registry.resolve(metadata.event_type, stream=metadata.stream, version=metadata.version)
         current = cls.__schema_version__
         try:

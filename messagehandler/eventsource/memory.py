@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from messagehandler.errors import ConcurrencyError, UnreadableEventError
 from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
+from messagehandler.events.preparing import prepare_to_write, read_preparer
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.appends import check_append
@@ -64,6 +65,7 @@ class InMemoryEventSource:
         check_append(stream_type, stream_id, expected_version, events)
         if not events:
             return None
+        await prepare_to_write(self._serializer, events)
         serialize = self._serializer.serialize
         bodies = [serialize(event) for event in events]
         if not surely_within(events, bodies, self._limits):
@@ -149,8 +151,11 @@ class InMemoryEventSource:
         stream = self._streams.get(stream_type, {}).get(stream_id)
         if not stream:
             return []
+        rows = stream[max(from_version, 1) - 1 :]
+        if (prepare := read_preparer(self._serializer)) is not None:
+            await prepare(rows)
         deserialize = self._serializer.deserialize
-        return [deserialize(body, meta) for meta, body in stream[max(from_version, 1) - 1 :]]
+        return [deserialize(body, meta) for meta, body in rows]
 
     def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
         return self.read_changes(stream_type, bad_rows=bad_rows)
@@ -159,11 +164,14 @@ class InMemoryEventSource:
         self, stream_type: str, since: datetime | None = None, *, bad_rows: SkipBadRows | None = None
     ) -> AsyncIterator[EventStream]:
         deserialize = self._serializer.deserialize
+        prepare = read_preparer(self._serializer)
         streams = self._streams.get(stream_type, {})
         for stream_id in list(streams):
             rows = streams[stream_id]
             start = 0 if since is None else bisect.bisect_left(rows, since, key=_stored_at)
             if start < len(rows):
+                if prepare is not None:
+                    await prepare(rows[start:])
                 try:
                     events = [deserialize(body, meta) for meta, body in rows[start:]]
                 except Exception as error:

@@ -7,13 +7,11 @@ Table Storage key store needs `azure-tables`, the Key Vault key-encryption key `
 (`messagehandler.personal.table_store.TableKeyStore`, `messagehandler.personal.keyvault.KeyVaultKeyEncryptionKey`).
 """
 
-from messagehandler.errors import MissingExtraError
 from messagehandler.events.personal import DataSubject, PersonalData, PersonalFields, personal_fields
+from messagehandler.extras import requires_extra
 
-try:
+with requires_extra("personal", "personal-data encryption", ("cryptography",)):
     import cryptography  # noqa: F401
-except ImportError as error:  # pragma: no cover - exercised without the extra installed
-    raise MissingExtraError("personal-data encryption", "personal", error.name) from None
 
 from messagehandler.personal.errors import (
     EncryptedEventError,

@@ -13,17 +13,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from messagehandler.azure_errors import RedactedCauseError, azure_errors, error_code, error_status
-from messagehandler.errors import ConfigurationError, MissingExtraError, ResourceNotFoundError
+from messagehandler.errors import ConfigurationError, ResourceNotFoundError
+from messagehandler.extras import requires_extra
 from messagehandler.personal.errors import WrongKeyEncryptionKeyError
 
-try:
+with requires_extra("keyvault", "the Key Vault key-encryption key", ("azure", "aiohttp")):
     from azure.core.credentials_async import AsyncTokenCredential
     from azure.core.exceptions import HttpResponseError
     from azure.core.exceptions import ResourceNotFoundError as AzureResourceNotFoundError
     from azure.keyvault.keys.crypto import KeyWrapAlgorithm
     from azure.keyvault.keys.crypto.aio import CryptographyClient
-except ImportError as error:  # pragma: no cover - exercised without the extra installed
-    raise MissingExtraError("the Key Vault key-encryption key", "keyvault", error.name) from None
 
 DEFAULT_ALGORITHM = KeyWrapAlgorithm.rsa_oaep_256
 

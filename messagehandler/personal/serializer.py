@@ -27,7 +27,7 @@ from typing import Any
 from messagehandler.errors import SerializationError
 from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
-from messagehandler.events.personal import SEALED, PersonalFields, personal_fields
+from messagehandler.events.personal import SEALED, PersonalFields, personal_fields, sealing
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.personal.cipher import InvalidCiphertextError, associated_data
@@ -110,10 +110,11 @@ class PersonalDataSerializer:
             UnknownKeyError, KeyUnwrapError: a loaded event is written again under a key that cannot be used.
             UnstorableEventError, SerializationError: as the inner serializer raises them.
         """
-        body = self._inner.serialize(event)
         plan = personal_fields(type(event))
         if plan is None:
-            return body
+            return self._inner.serialize(event)
+        with sealing():
+            body = self._inner.serialize(event)
         if not event.has_metadata:
             raise SerializationError(
                 f"{type(event).__qualname__} holds personal data and has no metadata: sealed values are bound to "

@@ -22,12 +22,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from azure.core import MatchConditions
-from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
-from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
-from azure.data.tables.aio import TableClient
+from messagehandler.extras import requires_extra
+
+with requires_extra("azure-tables", "the Table Storage key store", ("azure", "aiohttp")):
+    from azure.core import MatchConditions
+    from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    from azure.data.tables import UpdateMode
+    from azure.data.tables.aio import TableClient
 
 from messagehandler.azure_errors import azure_errors, error_code, error_status
 from messagehandler.errors import ConfigurationError, ServiceError

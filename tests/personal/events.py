@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel
 
-from messagehandler import Event
+from messagehandler import Event, EventSourced
 from messagehandler.personal import DataSubject, PersonalData
 
 
@@ -34,3 +34,29 @@ class OrderPlaced(Event, type_name="tests.personal.OrderPlaced"):
 
 class PlanChanged(Event, type_name="tests.personal.PlanChanged"):
     plan: str
+
+
+class Customer(EventSourced, stream_type="Customer"):
+    """Replays to a name, an e-mail and a plan; after erasure the name reads "(erased)" and the e-mail None."""
+
+    def __init__(self, id: str) -> None:
+        super().__init__(id)
+        self.name = ""
+        self.email: str | None = None
+        self.plan = "basic"
+
+    def register(self, name: str, email: str, street: str = "Main 1") -> None:
+        self.emit(CustomerRegistered(name=name, email=email, address=Address(street=street, city="Gent")))
+
+    def change_plan(self, plan: str) -> None:
+        self.emit(PlanChanged(plan=plan))
+
+    def apply_registered(self, event: CustomerRegistered) -> None:
+        self.name = event.name
+        self.email = event.email
+
+    def apply_plan(self, event: PlanChanged) -> None:
+        self.plan = event.plan
+
+
+CUSTOMER_TYPES = (CustomerRegistered, CustomerMoved, OrderPlaced, PlanChanged)

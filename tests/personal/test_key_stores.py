@@ -15,7 +15,7 @@ from messagehandler.personal import InMemoryKeyStore, InvalidSubjectError
 from messagehandler.personal.keys import DataKeyStore
 
 if TYPE_CHECKING:
-    from azurite.harness import AzuriteProcess
+    from messagehandler.testing.azurite import AzuriteProcess
 
 
 class KeyStoreContract:

@@ -20,7 +20,7 @@ from tests.personal.events import CustomerRegistered
 from tests.support.keyvault import FakeCredential, LocalKeyVault
 
 if TYPE_CHECKING:
-    from azurite.harness import AzuriteProcess
+    from messagehandler.testing.azurite import AzuriteProcess
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from messagehandler.errors import (
     ServiceUnavailableError,
 )
 from messagehandler.events.event import Event
+from messagehandler.events.preparing import prepare_to_write, read_preparer
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
 from messagehandler.eventsource.appends import check_append
@@ -261,6 +262,7 @@ class AzureTableStorageEventSource:
             return None
         stream = f"{stream_type}/{stream_id}"
         partition = partition_key(stream_type, stream_id, self._shards)
+        await prepare_to_write(self._serializer, events)
         serialize = self._serializer.serialize
         chunk_chars = self._body_chunk_chars
         bodies = [serialize(event) for event in events]
@@ -497,10 +499,13 @@ class AzureTableStorageEventSource:
             "hi": stream_end(stream_id),
         }
         deserialize = self._serializer.deserialize
+        prepare = read_preparer(self._serializer)
         events: list[Event] = []
         async for row in self._query(_RANGE, params, action=f"load {stream_type}/{stream_id}"):
             if row[SOURCE_ID] == stream_id:
                 meta, body = from_entity(row, stream_type)
+                if prepare is not None and meta.encryption_key_id is not None:
+                    await prepare(((meta, body),))
                 events.append(deserialize(body, meta))
         return events
 
@@ -534,6 +539,7 @@ class AzureTableStorageEventSource:
         holding a row that cannot be read stays on the stack, marked, and is skipped when it closes.
         """
         deserialize = self._serializer.deserialize
+        prepare = read_preparer(self._serializer)
         open_streams: list[_OpenStream] = []
         action = f"read partition {partition!r}"
         if since is None:
@@ -549,6 +555,8 @@ class AzureTableStorageEventSource:
                     yield EventStream(stream_type, done.stream_id, done.events)
             try:
                 meta, body = from_entity(row, stream_type)
+                if prepare is not None and meta.encryption_key_id is not None:
+                    await prepare(((meta, body),))
                 event: Event | None = deserialize(body, meta)
                 stream_id: str | None = meta.source_id
             except Exception as error:
