@@ -51,9 +51,22 @@ _TEXT_COLUMNS = ("event_id", "event_type", "who", "causation_id", "correlation_i
 
 def _check_text(meta: EventMetadata, stream: str) -> None:
     """Metadata that no store could encode (a lone surrogate) is refused, naming the field."""
-    for name in _TEXT_COLUMNS:
-        value = getattr(meta, name)
-        if value is None or (isinstance(value, str) and value.isascii()):
+    texts = (
+        meta.event_id,
+        meta.event_type,
+        meta.who,
+        meta.causation_id,
+        meta.correlation_id,
+        meta.tenant_id,
+        meta.encryption_key_id,
+    )
+    try:
+        if "".join([text for text in texts if text is not None]).isascii():
+            return
+    except TypeError:  # a value that is not a string: named below
+        pass
+    for name, value in zip(_TEXT_COLUMNS, texts, strict=True):
+        if value is None or (type(value) is str and value.isascii()):
             continue
         if not isinstance(value, str):
             problem = f"is a {type(value).__name__}, not a string"

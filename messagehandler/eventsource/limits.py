@@ -88,30 +88,31 @@ _SURE_TOTAL_CHARS = 200_000
 def surely_within(events: Sequence[Event], bodies: Sequence[str], limits: TableLimits | None) -> bool:
     """True when the rows of these events cannot exceed the default limits, without building them.
 
-    With every metadata string at most 16,384 characters (32,768 UTF-16 units at most) and fewer than
-    200,000 characters in all, a row is under 4 x 200,000 bytes plus keys and names (< 1 MiB), has
-    fewer than 30 properties, and the transaction's JSON is under 12 bytes a character plus per-row
-    overheads (< 4 MiB); 99 rows leave room for the outbox row. Anything else gets the full check.
+    With the metadata strings of each event at most 16,384 characters together (so each at most
+    32,768 UTF-16 units) and fewer than 200,000 characters in all, a row is under 4 x 200,000 bytes
+    plus keys and names (< 1 MiB), has fewer than 30 properties, and the transaction's JSON is under
+    12 bytes a character plus per-row overheads (< 4 MiB); 99 rows leave room for the outbox row.
+    Anything else gets the full check.
     """
-    if limits != DEFAULT_LIMITS or len(events) >= DEFAULT_LIMITS.entities_per_transaction:
-        return limits is None
+    if limits is None:
+        return True
+    if (limits is not DEFAULT_LIMITS and limits != DEFAULT_LIMITS) or len(events) >= limits.entities_per_transaction:
+        return False
     total = 0
     for event, body in zip(events, bodies, strict=True):
         meta = event.metadata
-        total += len(body)
-        for text in (
-            meta.event_id,
-            meta.event_type,
-            meta.who,
-            meta.causation_id,
-            meta.correlation_id,
-            meta.tenant_id,
-            meta.encryption_key_id,
-        ):
-            if text is not None:
-                if len(text) > _SURE_STRING_CHARS:
-                    return False
-                total += len(text)
+        texts = (
+            len(meta.event_id)
+            + len(meta.event_type)
+            + len(meta.who or "")
+            + len(meta.causation_id or "")
+            + len(meta.correlation_id or "")
+            + len(meta.tenant_id or "")
+            + len(meta.encryption_key_id or "")
+        )
+        if texts > _SURE_STRING_CHARS:  # all of them together bound each one
+            return False
+        total += len(body) + texts
     return total < _SURE_TOTAL_CHARS
 
 

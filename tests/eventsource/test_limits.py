@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from messagehandler import Event, InMemoryEventSource
+from messagehandler import Event, InMemoryEventSource, UnstorableEventError
 from messagehandler.eventsource import (
     DEFAULT_LIMITS,
     EntityTooLargeError,
@@ -104,3 +104,14 @@ async def test_stricter_limits_of_ones_own_are_applied() -> None:
     with pytest.raises(TooManyEntitiesError, match="at most 10"):
         await source.append("Notes", "n", 0, recorded("Notes", "n", [Noted(text="x") for _ in range(11)]))
     await source.append("Notes", "n", 0, recorded("Notes", "n", [Noted(text="x") for _ in range(10)]))
+
+
+async def test_metadata_that_is_not_text_is_refused_naming_the_field() -> None:
+    source = InMemoryEventSource()
+    source.registry.register(Noted)
+    (event,) = recorded("Notes", "n", [Noted(text="x")])
+    copy = event.model_copy()
+    copy._stamp(dataclasses.replace(event.metadata, correlation_id=42))  # type: ignore[arg-type]
+
+    with pytest.raises(UnstorableEventError, match=r"metadata.correlation_id.*is a int, not a string"):
+        await source.append("Notes", "n", 0, [copy])
