@@ -14,6 +14,11 @@ import pytest
 
 from messagehandler import EventSource, EventTypeRegistry, InMemoryEventSource
 
+pytest_plugins = ["messagehandler.testing.plugin"]
+"""Loaded here rather than through its entry point (`-p no:messagehandler` in pyproject.toml): an entry
+point plugin is imported before coverage starts, which would leave every module it imports (most of the
+package) with its module-level lines counted as never run."""
+
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
 
