@@ -2,6 +2,16 @@
 
 from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.keys import InvalidKeyError, validate_stream
+from messagehandler.eventsource.lifecycle import (
+    LifecycleRecord,
+    StreamArchivedError,
+    StreamDeletedError,
+    StreamLifecycle,
+    StreamLifecycleError,
+    StreamNotFoundError,
+    StreamState,
+    UnpublishedEventsError,
+)
 from messagehandler.eventsource.limit_errors import (
     EntityTooLargeError,
     PropertyTooLargeError,
@@ -22,13 +32,21 @@ __all__ = [
     "EventStream",
     "InMemoryEventSource",
     "InvalidKeyError",
+    "LifecycleRecord",
     "PropertyTooLargeError",
     "SkipBadRows",
+    "StreamArchivedError",
+    "StreamDeletedError",
+    "StreamLifecycle",
+    "StreamLifecycleError",
+    "StreamNotFoundError",
+    "StreamState",
     "TableLimitError",
     "TableLimits",
     "TooManyEntitiesError",
     "TooManyPropertiesError",
     "TransactionTooLargeError",
+    "UnpublishedEventsError",
     "VersionLimitError",
     "validate_stream",
 ]

@@ -21,7 +21,9 @@ from messagehandler.events.serialization import EventSerializer, JsonEventSerial
 from messagehandler.eventsource.appends import check_append
 from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, settle, unreadable
 from messagehandler.eventsource.keys import validate_stream
+from messagehandler.eventsource.lifecycle import LifecycleRecord, archived_error
 from messagehandler.eventsource.limits import DEFAULT_LIMITS, TableLimits, check_rows, surely_within
+from messagehandler.eventsource.memory_lifecycle import InMemoryLifecycle
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.outbox_rows import outbox_entity
 from messagehandler.eventsource.protocol import EventStream
@@ -30,7 +32,7 @@ from messagehandler.eventsource.rows import BODY_CHUNK_CHARS, to_entity
 _Row = tuple[EventMetadata, str]
 
 
-class InMemoryEventSource:
+class InMemoryEventSource(InMemoryLifecycle):
     """Implements `EventSource` in process memory; the default for tests and embedded use.
 
     `limits` are the Table Storage limits every append is checked against (entities and bytes per
@@ -52,6 +54,7 @@ class InMemoryEventSource:
         self._streams: dict[str, dict[str, list[_Row]]] = {}
         self._outbox_enabled = outbox
         self._outbox: dict[str, dict[str, OutboxEntry]] = {}
+        self._lifecycle: dict[str, dict[str, LifecycleRecord]] = {}
         self._tokens = 0
         self._last_stored_at = datetime.min.replace(tzinfo=UTC)
 
@@ -65,6 +68,8 @@ class InMemoryEventSource:
         check_append(stream_type, stream_id, expected_version, events)
         if not events:
             return None
+        if (record := self._lifecycle.get(stream_type, {}).get(stream_id)) is not None:
+            raise archived_error(record)
         await prepare_to_write(self._serializer, events)
         serialize = self._serializer.serialize
         bodies = [serialize(event) for event in events]
@@ -150,6 +155,9 @@ class InMemoryEventSource:
         validate_stream(stream_type, stream_id)
         stream = self._streams.get(stream_type, {}).get(stream_id)
         if not stream:
+            record = self._lifecycle.get(stream_type, {}).get(stream_id)
+            if record is not None:
+                raise archived_error(record)
             return []
         rows = stream[max(from_version, 1) - 1 :]
         if (prepare := read_preparer(self._serializer)) is not None:
@@ -166,7 +174,8 @@ class InMemoryEventSource:
         deserialize = self._serializer.deserialize
         prepare = read_preparer(self._serializer)
         streams = self._streams.get(stream_type, {})
-        for stream_id in list(streams):
+        retired = self._lifecycle.get(stream_type, {})
+        for stream_id in [s for s in streams if s not in retired]:
             rows = streams[stream_id]
             start = 0 if since is None else bisect.bisect_left(rows, since, key=_stored_at)
             if start < len(rows):

@@ -40,19 +40,22 @@ from messagehandler.events.serialization import EventSerializer, JsonEventSerial
 from messagehandler.eventsource.appends import check_append
 from messagehandler.eventsource.azure_tables.conflicts import Failed, classify
 from messagehandler.eventsource.azure_tables.errors import TableNotFoundError
+from messagehandler.eventsource.azure_tables.lifecycle import TableStreamLifecycle
 from messagehandler.eventsource.azure_tables.merge import merge
 from messagehandler.eventsource.azure_tables.sharding import check_shards, partition_key, partition_keys
 from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, settle, unreadable
-from messagehandler.eventsource.keys import validate_stream
+from messagehandler.eventsource.keys import RESERVED_PREFIX, validate_stream
+from messagehandler.eventsource.lifecycle import LifecycleRecord, StreamState, archived_error
+from messagehandler.eventsource.lifecycle_rows import RECORD_COLUMNS, is_lifecycle_row, record_from_row
 from messagehandler.eventsource.limits import DEFAULT_LIMITS, MAX_VERSION, check_rows, surely_within
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.outbox_rows import (
     FROM_VERSION,
+    KIND,
     OUTBOX_RANGE_END,
     OUTBOX_RANGE_START,
     TO_VERSION,
     entry_from_row,
-    is_outbox_row,
     outbox_entity,
     outbox_row_key,
 )
@@ -81,7 +84,7 @@ _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 _RANGE = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
 _PARTITION = "PartitionKey eq @pk"
 _PARTITION_SINCE = "PartitionKey eq @pk and Timestamp ge @since"
-_CHECK_COLUMNS = [SOURCE_ID, VERSION, EVENT_ID]
+_CHECK_COLUMNS = [VERSION, EVENT_ID, *RECORD_COLUMNS]
 _OUTBOX_RACE_ATTEMPTS = 8
 """Appends retried when the outbox row changed between reading and writing it (a publisher cleared it)."""
 _SECRET_PARTS = re.compile(r"(?i)(?:AccountKey|SharedAccessSignature|sig)=([^;&\s]+)")
@@ -217,6 +220,7 @@ class AzureTableStorageEventSource:
         self._outbox = outbox
         self._service = f"table {table_name!r}"
         self._secrets = secrets
+        self._lifecycle = TableStreamLifecycle(client, self._shards, self._errors, self._ready, self._service)
 
     def __repr__(self) -> str:
         return (
@@ -273,8 +277,8 @@ class AzureTableStorageEventSource:
             check_rows(stream, entities, outbox_row=outbox_row)
         with self._before_sending(stream):
             await self._ready()
-            if expected_version > 0 and not await self._row_exists(partition, stream_id, expected_version):
-                actual = await self._last_version(partition, stream_id, 1)
+            if expected_version > 0 and not await self._row_exists(partition, stream_type, stream_id, expected_version):
+                actual = await self._last_version(partition, stream_id, 1, stream_type)
                 raise ConcurrencyError(stream_type, stream_id, expected_version, actual)
         operations: list[Any] = [("create", entity) for entity in entities]
         outbox_operation: Any = None if outbox_row is None else ("create", outbox_row)
@@ -367,7 +371,7 @@ class AzureTableStorageEventSource:
                 "(retrying the same append stores nothing twice)",
                 service=self._service,
             ) from cause
-        actual = await self._last_version_or_none(partition, stream_id, expected_version + 1)
+        actual = await self._last_version_or_none(partition, stream_id, expected_version + 1, stream_type)
         raise ConcurrencyError(stream_type, stream_id, expected_version, actual)
 
     async def _read_back(
@@ -393,11 +397,13 @@ class AzureTableStorageEventSource:
                 code=unavailable.code,
             ) from cause
 
-    async def _last_version_or_none(self, partition: str, stream_id: str, from_version: int) -> int | None:
+    async def _last_version_or_none(
+        self, partition: str, stream_id: str, from_version: int, stream_type: str
+    ) -> int | None:
         """The stream's last version for a ConcurrencyError; None when even that cannot be read."""
         try:
             with self._errors("read the last version"):
-                return await self._last_version(partition, stream_id, from_version) or None
+                return await self._last_version(partition, stream_id, from_version, stream_type) or None
         except ServiceUnavailableError:
             return None
 
@@ -471,19 +477,37 @@ class AzureTableStorageEventSource:
         return True
 
     async def _stored_event_ids(self, partition: str, stream_id: str, events: Sequence[Event]) -> list[str]:
+        """The event ids stored at the versions of `events`; an archive mark or tombstone there raises its error."""
         first, last = events[0].metadata.version, events[-1].metadata.version
         params = {"pk": partition, "lo": row_key(stream_id, first), "hi": row_key(stream_id, last + 1)}
         rows = self._query(_RANGE, params, select=_CHECK_COLUMNS, action="read back event ids")
-        return [text_of(row[EVENT_ID]) async for row in rows if row.get(SOURCE_ID) == stream_id]
+        ids: list[str] = []
+        async for row in rows:
+            if row.get(SOURCE_ID) == stream_id:
+                if is_lifecycle_row(row):
+                    raise archived_error(record_from_row(events[0].metadata.source_type, row))
+                ids.append(text_of(row[EVENT_ID]))
+        return ids
 
-    async def _row_exists(self, partition: str, stream_id: str, version: int) -> bool:
-        return await self._get_entity(partition, row_key(stream_id, version), select=[VERSION]) is not None
+    async def _row_exists(self, partition: str, stream_type: str, stream_id: str, version: int) -> bool:
+        """Whether the event at `version` exists; an archive mark or tombstone there raises its error."""
+        row = await self._get_entity(partition, row_key(stream_id, version), select=[VERSION, *RECORD_COLUMNS])
+        if row is not None and is_lifecycle_row(row):
+            raise archived_error(record_from_row(stream_type, row))
+        return row is not None
 
-    async def _last_version(self, partition: str, stream_id: str, from_version: int) -> int:
+    async def _last_version(self, partition: str, stream_id: str, from_version: int, stream_type: str) -> int:
+        """The last event version at or after `from_version`; a tombstone raises `StreamDeletedError`."""
         params = {"pk": partition, "lo": row_key(stream_id, from_version), "hi": stream_end(stream_id)}
         last = 0
-        async for row in self._query(_RANGE, params, select=[SOURCE_ID, VERSION], action="read the last version"):
-            if row.get(SOURCE_ID) == stream_id:
+        select = [VERSION, *RECORD_COLUMNS]
+        async for row in self._query(_RANGE, params, select=select, action="read the last version"):
+            if row.get(SOURCE_ID) != stream_id:
+                continue
+            if is_lifecycle_row(row):
+                if text_of(row[KIND]) == StreamState.DELETED.value:
+                    raise archived_error(record_from_row(stream_type, row))
+            else:
                 last = max(last, version_of(row[VERSION]))
         return last
 
@@ -503,11 +527,57 @@ class AzureTableStorageEventSource:
         events: list[Event] = []
         async for row in self._query(_RANGE, params, action=f"load {stream_type}/{stream_id}"):
             if row[SOURCE_ID] == stream_id:
+                if is_lifecycle_row(row):
+                    record = record_from_row(stream_type, row)
+                    if record.state is StreamState.DELETED:
+                        raise archived_error(record)
+                    continue
                 meta, body = from_entity(row, stream_type)
                 if prepare is not None and meta.encryption_key_id is not None:
                     await prepare(((meta, body),))
                 events.append(deserialize(body, meta))
         return events
+
+    async def archive(
+        self, stream_type: str, stream_id: str, *, who: str | None = None, reason: str | None = None
+    ) -> LifecycleRecord:
+        """Archive a stream: left out of `read_type` and `read_changes`, still loaded by `load`, read-only.
+
+        Raises:
+            StreamNotFoundError: the stream has no events.
+            StreamDeletedError: the stream was deleted.
+            UnpublishedEventsError: the stream has outbox entries not yet published; run the relay first.
+        """
+        return await self._lifecycle.archive(stream_type, stream_id, who=who, reason=reason)
+
+    async def unarchive(self, stream_type: str, stream_id: str) -> bool:
+        """Make an archived stream live again; False when it was not archived."""
+        return await self._lifecycle.unarchive(stream_type, stream_id)
+
+    async def delete(
+        self, stream_type: str, stream_id: str, *, who: str | None = None, reason: str | None = None
+    ) -> LifecycleRecord:
+        """Delete a stream's events, leaving a tombstone: its id can never start again at version 1.
+
+        Raises:
+            StreamNotFoundError: the stream has no events.
+            UnpublishedEventsError: the stream has outbox entries not yet published; run the relay first.
+        """
+        return await self._lifecycle.delete(stream_type, stream_id, who=who, reason=reason)
+
+    async def lifecycle(self, stream_type: str, stream_id: str) -> LifecycleRecord | None:
+        """The archive or delete record of a stream; None while it is live."""
+        return await self._lifecycle.lifecycle(stream_type, stream_id)
+
+    async def read_archived(self, stream_type: str) -> AsyncIterator[EventStream]:
+        """The archived streams of a type, whole."""
+        await self._ready()
+        partitions = [
+            self._read_partition(stream_type, pk, None, None, archived=True)
+            for pk in partition_keys(stream_type, self._shards)
+        ]
+        async for stream in merge(partitions):
+            yield stream
 
     def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
         return self.read_changes(stream_type, bad_rows=bad_rows)
@@ -530,14 +600,23 @@ class AzureTableStorageEventSource:
             yield stream
 
     async def _read_partition(
-        self, stream_type: str, partition: str, since: datetime | None, bad_rows: SkipBadRows | None
+        self,
+        stream_type: str,
+        partition: str,
+        since: datetime | None,
+        bad_rows: SkipBadRows | None,
+        *,
+        archived: bool = False,
     ) -> AsyncIterator[EventStream]:
         """Streams of one partition, each complete once the RowKeys have passed its range.
 
         Rows come in RowKey order, so a stream's rows are contiguous except where another id extends it
         (`x` and `x_0000000001`): those nest, and a stack of open streams keeps them apart. A stream
-        holding a row that cannot be read stays on the stack, marked, and is skipped when it closes.
+        holding a row that cannot be read stays on the stack, marked, and is skipped when it closes;
+        so is an archived or deleted one (its lifecycle row says so), unless `archived` asks for
+        the archived streams only.
         """
+        wanted = StreamState.ARCHIVED.value if archived else None
         deserialize = self._serializer.deserialize
         prepare = read_preparer(self._serializer)
         open_streams: list[_OpenStream] = []
@@ -548,11 +627,17 @@ class AzureTableStorageEventSource:
             rows = self._query(_PARTITION_SINCE, {"pk": partition, "since": since}, action=action)
         async for row in rows:
             key = row["RowKey"]
-            if is_outbox_row(key):
+            if key.startswith(RESERVED_PREFIX):
                 continue
             while open_streams and key >= open_streams[-1].end:
-                if (done := open_streams.pop()).readable:
+                if (done := open_streams.pop()).readable and done.retired == wanted:
                     yield EventStream(stream_type, done.stream_id, done.events)
+            if is_lifecycle_row(row):
+                retired = text_of(row[SOURCE_ID])
+                if not open_streams or open_streams[-1].stream_id != retired:
+                    open_streams.append(_OpenStream(retired, stream_end(retired)))
+                open_streams[-1].retired = text_of(row[KIND])
+                continue
             try:
                 meta, body = from_entity(row, stream_type)
                 if prepare is not None and meta.encryption_key_id is not None:
@@ -572,7 +657,7 @@ class AzureTableStorageEventSource:
             elif open_streams[-1].readable:
                 open_streams[-1].events.append(event)
         while open_streams:
-            if (done := open_streams.pop()).readable:
+            if (done := open_streams.pop()).readable and done.retired == wanted:
                 yield EventStream(stream_type, done.stream_id, done.events)
 
     def _skip_row(
@@ -659,6 +744,8 @@ class _OpenStream:
     end: str
     events: list[Event] = field(default_factory=list)
     readable: bool = True
+    retired: str | None = None
+    """The `Kind` of the stream's lifecycle row, when it is archived or deleted."""
 
 
 def _credential_secrets(credential: object) -> tuple[str, ...]:
