@@ -2,22 +2,24 @@
 
 A named tuple because readers build millions of them: a tuple is the cheapest object Python makes,
 and the MessagePack row maps onto it field by field. Times are kept as integer microseconds since
-the Unix epoch (UTC) and turned into datetimes only on access.
+the Unix epoch (UTC) and turned into datetimes only on access. The commit time is shared by every
+event of a transaction, so its conversions are remembered (`commit_moment`).
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
 from messagehandler.errors import SerializationError, UpcastError
 from messagehandler.events.event import Event
-from messagehandler.events.metadata import EventMetadata
+from messagehandler.events.metadata import EventMetadata, stored_metadata
 from messagehandler.events.registry import EventTypeRegistry
-from messagehandler.events.serialization import JsonEventSerializer
+from messagehandler.events.serialization import JsonEventSerializer, decode_current
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,6 +36,10 @@ def from_micros(micros: int) -> datetime:
     if 0 <= micros < 1 << 53:
         return datetime.fromtimestamp(micros / 1_000_000, UTC)
     return _EPOCH + timedelta(microseconds=micros)
+
+
+commit_moment = lru_cache(maxsize=1024)(from_micros)
+"""`from_micros` for commit times: one conversion per transaction, not one per event."""
 
 
 class RawEvent(NamedTuple):
@@ -61,7 +67,7 @@ class RawEvent(NamedTuple):
 
     @property
     def stored_at(self) -> datetime | None:
-        return None if self.stored_at_us is None else from_micros(self.stored_at_us)
+        return None if self.stored_at_us is None else commit_moment(self.stored_at_us)
 
     @property
     def stream(self) -> str:
@@ -69,20 +75,22 @@ class RawEvent(NamedTuple):
 
     @property
     def metadata(self) -> EventMetadata:
-        return EventMetadata(
-            event_id=self.event_id,
-            event_type=self.event_type,
-            source_id=self.stream_id,
-            source_type=self.stream_type,
-            version=self.version,
-            when=self.when,
-            who=self.who,
-            causation_id=self.causation_id,
-            correlation_id=self.correlation_id,
-            tenant_id=self.tenant_id,
-            schema_version=self.schema_version,
-            encryption_key_id=self.encryption_key_id,
-            stored_at=self.stored_at,
+        (_, stream_type, stream_id, version, event_type, schema_version, event_id, when_us, stored_at_us, who,
+         causation_id, correlation_id, tenant_id, encryption_key_id, _) = self  # fmt: skip
+        return stored_metadata(
+            event_id,
+            event_type,
+            stream_id,
+            stream_type,
+            version,
+            from_micros(when_us),
+            who,
+            causation_id,
+            correlation_id,
+            tenant_id,
+            schema_version,
+            encryption_key_id,
+            None if stored_at_us is None else commit_moment(stored_at_us),
         )
 
     @overload
@@ -111,14 +119,10 @@ class RawEvent(NamedTuple):
             ) from error
 
     def _registered(self, registry: EventTypeRegistry) -> Event:
-        cls = registry.resolve(self.event_type, stream=self.stream, version=self.version)
-        if self.schema_version != cls.__schema_version__:
-            return JsonEventSerializer(registry).deserialize(self.body, self.metadata)
-        try:
-            event = cls.model_validate_json(self.body)
-        except ValidationError:
-            return JsonEventSerializer(registry).deserialize(self.body, self.metadata)  # raises the usual error
-        event._stamp(self.metadata)
+        metadata = self.metadata
+        event = decode_current(registry, self.body, metadata)
+        if event is None:
+            event = JsonEventSerializer(registry).deserialize(self.body, metadata)
         return event
 
     def _as_event(self, cls: type[Event]) -> Event:

@@ -177,7 +177,7 @@ def open_segment(directory: Path, info: SegmentInfo) -> BinaryIO:
 
 def decode_rows(path: Path, header: PageHeader, payload: bytes) -> tuple[RawEvent, ...]:
     try:
-        rows = tuple(RawEvent._make(row) for row in decode(payload))
+        rows = tuple(map(RawEvent._make, decode(payload)))
     except (DecodeError, TypeError) as error:
         raise CacheCorruptError(path, header.offset, f"page does not decode ({error})") from None
     if len(rows) != header.count or rows[0].seq != header.first_seq or rows[-1].seq != header.last_seq:

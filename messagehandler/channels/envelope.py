@@ -28,7 +28,7 @@ from messagehandler.channels.attributes import (
 )
 from messagehandler.channels.errors import MalformedEnvelopeError
 from messagehandler.events.event import Event
-from messagehandler.events.metadata import EventMetadata
+from messagehandler.events.metadata import EventMetadata, stored_metadata
 from messagehandler.events.serialization import EventSerializer
 
 SPEC_VERSION = "1.0"
@@ -163,18 +163,20 @@ class CloudEvent:
         )
 
     def metadata(self) -> EventMetadata:
-        return EventMetadata(
-            event_id=self.id,
-            event_type=self.type,
-            source_id=self.stream_id,
-            source_type=self.stream_type,
-            version=self.stream_version,
-            when=self.time,
-            who=self.who,
-            causation_id=self.causation_id,
-            correlation_id=self.correlation_id,
-            tenant_id=self.tenant_id,
-            schema_version=self.schema_version,
+        return stored_metadata(
+            self.id,
+            self.type,
+            self.stream_id,
+            self.stream_type,
+            self.stream_version,
+            self.time,
+            self.who,
+            self.causation_id,
+            self.correlation_id,
+            self.tenant_id,
+            self.schema_version,
+            None,
+            None,
         )
 
     def to_event(self, serializer: EventSerializer) -> Event:

@@ -14,6 +14,7 @@ reloaded module, a class made in a function) replaces the earlier one.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -76,6 +77,9 @@ class Event(BaseModel):
     def _stamp(self, metadata: EventMetadata) -> None:
         object.__setattr__(self, "_mh_metadata", metadata)
 
+
+stamp: Callable[[Event, EventMetadata], None] = Event.__dict__["_mh_metadata"].__set__
+"""`event._stamp(metadata)` without the method call: the slot's own setter, for readers that stamp every event."""
 
 _DEFINED: dict[str, dict[str, type[Event]]] = {}
 

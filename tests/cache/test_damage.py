@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +18,8 @@ from messagehandler.cache import (
     CacheRepairError,
     CacheVersionError,
 )
-from messagehandler.cache.format import PAGE_HEADER, SEGMENT_HEADER
+from messagehandler.cache.codec import decode, encode
+from messagehandler.cache.format import PAGE_HEADER, SEGMENT_HEADER, page_bytes
 from tests.cache.support import ORG, cached, fill, register, replicator
 
 SEGMENT = "segment-00000001.mhc"
@@ -63,6 +66,43 @@ async def test_a_flipped_byte_raises_naming_file_and_page_offset_after_the_good_
     assert caught.value.offset == second
     assert str(cache / SEGMENT) in str(caught.value)
     assert f"offset {second}" in str(caught.value)
+
+
+def rewrite_page(path: Path, number: int, change: Callable[[list[Any]], list[Any]]) -> int:
+    """Replace page `number` by a well-formed page (valid frame, valid checksum) holding `change(rows)`."""
+    data = (path / SEGMENT).read_bytes()
+    offsets = [*page_offsets(path), len(data)]
+    start, end = offsets[number], offsets[number + 1]
+    _, _, first_seq, count, _ = PAGE_HEADER.unpack_from(data, start)
+    rows = list(decode(data[start + PAGE_HEADER.size : end]))
+    page = page_bytes(first_seq, count, encode(change(rows)))
+    (path / SEGMENT).write_bytes(data[:start] + page + data[end:])
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["segments"][0]["bytes"] = len(data) - (end - start) + len(page)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    return start
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda rows: [row[:14] for row in rows], id="rows of 14 fields"),
+        pytest.param(lambda rows: [*rows[:-1], 7], id="a row that is not an array"),
+        pytest.param(lambda rows: rows[:-1], id="fewer rows than the header says"),
+        pytest.param(lambda rows: {"rows": rows}, id="a map instead of an array"),
+    ],
+)
+async def test_a_well_formed_page_with_malformed_rows_is_reported_after_the_good_pages(
+    cache: Path, change: Callable[[list[Any]], list[Any]]
+) -> None:
+    offset = rewrite_page(cache, 1, change)
+    seen: list[int] = []
+
+    with pytest.raises(CacheCorruptError) as caught:
+        seen.extend(e.seq for e in CacheReader(cache).events())
+
+    assert seen == [1, 2, 3, 4]
+    assert (caught.value.path, caught.value.offset) == (cache / SEGMENT, offset)
 
 
 async def test_a_damaged_page_header_is_reported(cache: Path) -> None:
