@@ -10,6 +10,7 @@ string property holds it continues in `Body_1`, `Body_2`, ... and is joined on r
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -56,6 +57,25 @@ def text_of(value: Any) -> str:
     if isinstance(inner, str | UUID):
         return str(inner)
     raise TypeError(f"expected a string or a Guid, got {type(inner).__name__}")
+
+
+def stream_of(row: Mapping[str, Any]) -> str:
+    """The stream id a row belongs to: its `SourceId`, or the RowKey before the version when that is unusable."""
+    source_id = row.get(SOURCE_ID)
+    if type(source_id) is str:
+        return source_id
+    with contextlib.suppress(TypeError):
+        if source_id is not None:
+            return text_of(source_id)
+    return str(row.get("RowKey", "")).rpartition("_")[0]
+
+
+def version_in(row: Mapping[str, Any]) -> int | None:
+    """A row's version from its `Version` column, or from its RowKey when the column is unusable."""
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        return version_of(row[VERSION])
+    digits = str(row.get("RowKey", "")).rpartition("_")[2]
+    return int(digits) if digits.isdigit() else None
 
 
 def row_key(stream_id: str, version: int) -> str:

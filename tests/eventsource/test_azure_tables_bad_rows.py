@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from azure.data.tables.aio import TableClient
 
-from messagehandler import SkipBadRows, UnreadableEventError
+from messagehandler import ConcurrencyError, SerializationError, SkipBadRows, UnreadableEventError
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
 from messagehandler.eventsource.azure_tables.sharding import partition_key
 from tests.eventsource.azure_tables_support import ALL_TYPES, ORG, history
@@ -61,3 +61,20 @@ async def test_a_row_of_no_stream_is_skipped_alone(make_table_source: MakeSource
     (skipped,) = bad_rows.skipped
     assert (skipped.row_key, skipped.stream, skipped.version) == ("junk", None, None)
     assert "row 'Organization'/'junk'" in str(skipped)
+
+
+async def test_load_tells_a_broken_row_of_its_own_stream_from_one_of_an_id_that_extends_it(
+    make_table_source: MakeSource, raw_table: TableClient
+) -> None:
+    source = make_table_source()
+    source.registry.register(*ALL_TYPES)
+    await source.append(ORG, "a", 0, history("a", 2))
+    await raw_table.create_entity({"PartitionKey": ORG, "RowKey": "a_0000000001_0000000001", "Body": "{}"})
+
+    assert [e.metadata.version for e in await source.load(ORG, "a")] == [1, 2]  # the other stream's row is not read
+    await raw_table.create_entity({"PartitionKey": ORG, "RowKey": "a_0000000003", "Body": "{}"})
+    with pytest.raises(SerializationError, match="a_0000000003"):
+        await source.load(ORG, "a")
+    with pytest.raises(ConcurrencyError) as raised:
+        await source.append(ORG, "a", 1, history("a", 1, start_version=2))
+    assert raised.value.actual_version == 3

@@ -68,9 +68,10 @@ from messagehandler.eventsource.rows import (
     from_entity,
     row_key,
     stream_end,
+    stream_of,
     text_of,
     to_entity,
-    version_of,
+    version_in,
 )
 from messagehandler.redaction import describe_error
 
@@ -84,7 +85,7 @@ _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 _RANGE = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
 _PARTITION = "PartitionKey eq @pk"
 _PARTITION_SINCE = "PartitionKey eq @pk and Timestamp ge @since"
-_CHECK_COLUMNS = [VERSION, EVENT_ID, *RECORD_COLUMNS]
+_CHECK_COLUMNS = ["RowKey", VERSION, EVENT_ID, *RECORD_COLUMNS]
 _OUTBOX_RACE_ATTEMPTS = 8
 """Appends retried when the outbox row changed between reading and writing it (a publisher cleared it)."""
 _SECRET_PARTS = re.compile(r"(?i)(?:AccountKey|SharedAccessSignature|sig)=([^;&\s]+)")
@@ -483,10 +484,10 @@ class AzureTableStorageEventSource:
         rows = self._query(_RANGE, params, select=_CHECK_COLUMNS, action="read back event ids")
         ids: list[str] = []
         async for row in rows:
-            if row.get(SOURCE_ID) == stream_id:
+            if stream_of(row) == stream_id:
                 if is_lifecycle_row(row):
                     raise archived_error(record_from_row(events[0].metadata.source_type, row))
-                ids.append(text_of(row[EVENT_ID]))
+                ids.append(str(row.get(EVENT_ID)))
         return ids
 
     async def _row_exists(self, partition: str, stream_type: str, stream_id: str, version: int) -> bool:
@@ -500,15 +501,14 @@ class AzureTableStorageEventSource:
         """The last event version at or after `from_version`; a tombstone raises `StreamDeletedError`."""
         params = {"pk": partition, "lo": row_key(stream_id, from_version), "hi": stream_end(stream_id)}
         last = 0
-        select = [VERSION, *RECORD_COLUMNS]
-        async for row in self._query(_RANGE, params, select=select, action="read the last version"):
-            if row.get(SOURCE_ID) != stream_id:
+        async for row in self._query(_RANGE, params, select=_CHECK_COLUMNS, action="read the last version"):
+            if stream_of(row) != stream_id:
                 continue
             if is_lifecycle_row(row):
                 if text_of(row[KIND]) == StreamState.DELETED.value:
                     raise archived_error(record_from_row(stream_type, row))
             else:
-                last = max(last, version_of(row[VERSION]))
+                last = max(last, version_in(row) or 0)
         return last
 
     async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
@@ -526,7 +526,7 @@ class AzureTableStorageEventSource:
         prepare = read_preparer(self._serializer)
         events: list[Event] = []
         async for row in self._query(_RANGE, params, action=f"load {stream_type}/{stream_id}"):
-            if row[SOURCE_ID] == stream_id:
+            if stream_of(row) == stream_id:
                 if is_lifecycle_row(row):
                     record = record_from_row(stream_type, row)
                     if record.state is StreamState.DELETED:
@@ -665,10 +665,8 @@ class AzureTableStorageEventSource:
     ) -> str | None:
         """Report an unreadable row (or raise it without a policy); the id of the stream it belongs to, if known."""
         key = str(row["RowKey"])
-        stream_id, _, digits = key.rpartition("_")
-        with contextlib.suppress(TypeError):
-            stream_id = text_of(row.get(SOURCE_ID) or stream_id)
-        version = int(digits) if digits.isdigit() else None
+        stream_id = stream_of(row)
+        version = version_in(row)
         settle(
             bad_rows,
             unreadable(
@@ -696,11 +694,12 @@ class AzureTableStorageEventSource:
         (`Version eq 1` or `Version eq 1L`); Azurite fails a query comparing an Int64 literal with
         an Int32 column, so the comparison is made on this side.
         """
-        rows = self._query(_PARTITION, {"pk": partition}, select=[SOURCE_ID, VERSION], action="list stream ids")
+        rows = self._query(_PARTITION, {"pk": partition}, select=_CHECK_COLUMNS, action="list stream ids")
         async for row in rows:
-            version = row.get(VERSION)
-            if version is not None and version_of(version) == 1:
-                yield text_of(row[SOURCE_ID])
+            if str(row.get("RowKey", "")).startswith(RESERVED_PREFIX) or is_lifecycle_row(row):
+                continue
+            if version_in(row) == 1 and (stream_id := stream_of(row)):
+                yield stream_id
 
     async def _query(
         self, query_filter: str, parameters: dict[str, Any], *, select: list[str] | None = None, action: str
