@@ -191,7 +191,7 @@ class Manifest:
             raise CacheError(f"cannot read cache manifest {path}: {error.strerror}") from None
         try:
             data = json.loads(raw)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise CacheCorruptError(path, 0, f"not valid JSON ({error})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise CacheCorruptError(path, 0, f"not a {FORMAT_NAME} manifest")

@@ -11,7 +11,7 @@ with requires_extra("processing", "messagehandler.processing", ("reactivex",)):
     from messagehandler.processing.actions import Action, ProjectionAction
     from messagehandler.processing.completion import Outcome
     from messagehandler.processing.context import ActionableContext, ProcessingContext
-    from messagehandler.processing.errors import ProcessingError
+    from messagehandler.processing.errors import CorruptPositionError, ProcessingError
     from messagehandler.processing.host import HostStats, ProcessingHost
     from messagehandler.processing.sources import (
         CatchUpReceiver,
@@ -28,6 +28,7 @@ __all__ = [
     "Action",
     "ActionableContext",
     "CatchUpReceiver",
+    "CorruptPositionError",
     "DocumentPositionStore",
     "HostStats",
     "MemoryPositionStore",

@@ -18,7 +18,7 @@ from messagehandler.events.event import Event
 from messagehandler.events.serialization import EventSerializer, UndecodedEvent, undecoded_as_placeholders
 from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
 from messagehandler.eventsource.protocol import EventSource, EventStream
-from messagehandler.processing.errors import ProcessingError
+from messagehandler.processing.errors import CorruptPositionError, ProcessingError
 
 logger = logging.getLogger("messagehandler.processing")
 
@@ -92,8 +92,20 @@ class DocumentPositionStore:
         self.prefix = prefix
 
     async def load(self, name: str) -> TypePosition | None:
-        data = await self.documents.read(self._name(name))
-        return TypePosition.from_json(json.loads(data)) if data is not None else None
+        """The saved position, None when there is none.
+
+        Raises:
+            CorruptPositionError: the document is not a position (names the document and the store).
+        """
+        document = self._name(name)
+        data = await self.documents.read(document)
+        if data is None:
+            return None
+        try:
+            return TypePosition.from_json(json.loads(data))
+        except (ValueError, UnicodeDecodeError, RecursionError, KeyError, TypeError, AttributeError) as error:
+            where = type(self.documents).__name__
+            raise CorruptPositionError(document, where, f"{type(error).__name__}: {error}") from None
 
     async def save(self, name: str, position: TypePosition) -> None:
         await self.documents.write(self._name(name), json.dumps(position.to_json()).encode("utf-8"))

@@ -91,8 +91,8 @@ def decode(data: bytes, record_type: type[R]) -> Checkpoint[R]:
 def _document(data: bytes) -> dict[str, Any]:
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise CorruptCheckpointError(f"checkpoint is not valid JSON: {error}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise CorruptCheckpointError(f"checkpoint is not valid JSON: {error!r}") from None
     if not isinstance(document, dict) or "version" not in document or "records" not in document:
         raise CorruptCheckpointError("checkpoint lacks a version or records")
     if document.get("format") != CHECKPOINT_FORMAT:

@@ -145,8 +145,9 @@ async def test_a_segment_of_a_newer_format_version_is_refused(cache: Path) -> No
         cached(cache)
 
 
-async def test_a_garbled_manifest_is_a_corrupt_cache(cache: Path) -> None:
-    (cache / "manifest.json").write_text("{not json")
+@pytest.mark.parametrize("garbage", ["{not json", "[" * 100_000], ids=["not-json", "nested-too-deep"])
+async def test_a_garbled_manifest_is_a_corrupt_cache(cache: Path, garbage: str) -> None:
+    (cache / "manifest.json").write_text(garbage)
 
     with pytest.raises(CacheCorruptError, match=r"manifest\.json"):
         CacheReader(cache)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from messagehandler import InMemoryEventSource, JsonEventSerializer
 from messagehandler.eventsource.positions import TypePosition
-from messagehandler.processing import DocumentPositionStore, MemoryPositionStore
+from messagehandler.processing import CorruptPositionError, DocumentPositionStore, MemoryPositionStore
 from messagehandler.processing.sources import CatchUpReceiver
 from messagehandler.projections import FileCheckpointStore
 from messagehandler.testing import recorded
@@ -61,3 +63,25 @@ async def test_positions_survive_in_a_file_store(serializer: JsonEventSerializer
     assert reopened.versions == {"x": 1}
     assert reopened.high_water is not None
     assert await FileCheckpointStore(tmp_path).read("position-eventstore-Plant") is not None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"{not json", b"\xff\xfe", b"[" * 100_000, b"[]", b'{"versions": {"x": "one"}}', b'{"high_water": "noon"}'],
+    ids=["not-json", "not-utf8", "nested-too-deep", "not-an-object", "bad-version", "bad-time"],
+)
+async def test_a_corrupt_position_document_is_a_typed_error_naming_it(
+    serializer: JsonEventSerializer, tmp_path: Path, damage: bytes
+) -> None:
+    documents = FileCheckpointStore(tmp_path)
+    await documents.write("position-eventstore-Plant", damage)
+    receiver = CatchUpReceiver(
+        InMemoryEventSource(serializer.registry), "Plant", serializer, DocumentPositionStore(documents)
+    )
+
+    with pytest.raises(CorruptPositionError, match="'position-eventstore-Plant' in FileCheckpointStore") as caught:
+        await receiver.receive(8, wait=timedelta(0))
+
+    assert caught.value.document == "position-eventstore-Plant"
+    assert not caught.value.retryable
+    assert await documents.read("position-eventstore-Plant") == damage, "nothing is written over it"

@@ -120,7 +120,11 @@ async def test_changed_projection_code_means_a_rebuild(event_source: EventSource
     assert (await model(event_source, tmp_path, salt="2").open()).start is Start.VERSION_CHANGED
 
 
-@pytest.mark.parametrize("damage", [b"", b"{not json", b'{"format": 1, "version": "%s", "records": {"acme": 3}}'])
+@pytest.mark.parametrize(
+    "damage",
+    [b"", b"{not json", b"[" * 100_000, b'{"format": 1, "version": "%s", "records": {"acme": 3}}'],
+    ids=["empty", "not-json", "nested-too-deep", "bad-record"],
+)
 async def test_a_corrupt_checkpoint_file_means_a_rebuild(
     event_source: EventSource, tmp_path: Path, damage: bytes
 ) -> None:
