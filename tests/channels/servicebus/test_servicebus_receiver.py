@@ -115,6 +115,27 @@ async def test_a_message_that_is_no_cloud_event_is_dead_lettered_on_receive(
     assert settlement.info["DeadLetterReason"] == NOT_A_CLOUD_EVENT
 
 
+async def test_a_failed_dead_lettering_is_logged_and_the_rest_of_the_batch_is_handed_out(
+    broker: AmqpTestBroker,
+    channel: ServiceBusChannel,
+    receiver: ServiceBusChannelReceiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await send_raw(broker, ServiceBusMessage(b"not an event", message_id="stray"))
+    sent = envelopes("o-1", 2)
+    await channel.publish(sent)
+    broker.refuse_settlements("rejected", times=1)
+
+    received = await receive_exactly(receiver, 2)
+
+    assert [message.envelope for message in received] == sent
+    assert [(s.message_id, s.outcome) for s in broker.settlements()] == [("stray", "refused")]
+    assert "could not dead-letter message stray; it comes back when its lock expires" in caplog.text
+    assert broker.queued(DEAD_LETTER_QUEUE) == []
+    assert await receiver.receive(1, wait=timedelta(milliseconds=500)) == []
+    broker.wait_until(lambda: [m.id for m in broker.queued(DEAD_LETTER_QUEUE)] == ["stray"])
+
+
 async def test_a_topic_channel_reads_through_a_subscription_only(
     make_channel: Callable[..., ServiceBusChannel],
 ) -> None:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from proton import Delivery, Link, Message, symbol, timestamp, ulong
+from proton import Condition, Delivery, Link, Message, symbol, timestamp, ulong
 from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, Container, EventInjector
 
@@ -87,6 +87,7 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
         self._changed = threading.Condition()
         self._state = _State()
         self._subscriptions: dict[str, list[str]] = defaultdict(list)
+        self._refusals: dict[str, int] = {}
         self._consumers: list[Link] = []
         self._sequence = 0
         self._event_hubs = EventHubs(dict(event_hubs or {}))
@@ -110,6 +111,13 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
         with self._changed:
             self._subscriptions[topic].append(address)
         return address
+
+    def refuse_settlements(self, outcome: str, times: int = 1) -> None:
+        """Fail the next `times` settlements asking for `outcome` (`accepted`, `modified`, `rejected` for a
+        dead-letter): the broker answers with an error, as Service Bus does for one it could not apply, and
+        the message stays where it was, locked until the lock would expire (here: queued again at once)."""
+        with self._changed:
+            self._refusals[outcome] = times
 
     def delivered(self, address: str | None = None) -> list[Delivered]:
         with self._changed:
@@ -323,6 +331,16 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
         }.get(state, str(state))
         condition = delivery.remote.condition
         with self._changed:
+            if self._refusals.get(outcome, 0) > 0:
+                self._refusals[outcome] -= 1
+                self._state.settlements.append(Settlement(address, stored.message.id, "refused", outcome))
+                stored.failed_deliveries += 1
+                self._state.queues[address].append(stored)
+                self._changed.notify_all()
+                delivery.local.condition = Condition("amqp:internal-error", f"the broker refused to {outcome} it")
+                delivery.update(Delivery.REJECTED)
+                delivery.settle()
+                return
             self._state.settlements.append(
                 Settlement(
                     address,
