@@ -26,6 +26,7 @@ INTEGRATIONS = [
     ("messagehandler.search.azure_search", ("azure.search",), "search"),
     ("messagehandler.processing", ("reactivex",), "processing"),
     ("messagehandler.processing.host", ("reactivex",), "processing"),
+    ("messagehandler.worker.health", ("aiohttp",), "worker"),
     ("messagehandler.cache", ("lz4",), "cache"),
     ("messagehandler.cache", ("msgpack",), "cache"),
     ("messagehandler.testing.event_source", ("pytest_asyncio",), "testing"),

@@ -19,6 +19,7 @@ from messagehandler import __version__
 from messagehandler.cli.bad_rows import add_option as add_bad_rows_option
 from messagehandler.cli.bad_rows import hint as bad_rows_hint
 from messagehandler.cli.errors import CommandError
+from messagehandler.cli.run_command import add_parser as add_run_parser
 from messagehandler.cli.settings import Redactor, add_store_options
 from messagehandler.errors import ConfigurationError, MessageHandlerError, ResourceNotFoundError
 from messagehandler.extras import requires_extra
@@ -128,6 +129,7 @@ def build_parser(redact: Redactor) -> _Parser:
     _events(sub)
     _stats(sub)
     _restore(sub)
+    add_run_parser(sub)
     for child in sub.choices.values():
         child.redact = redact
     return parser
@@ -139,6 +141,10 @@ def _command(name: str) -> Command:
     Raises:
         MissingExtraError: the `cli` extra (its cache and progress-bar libraries) is not installed.
     """
+    if name == "run":
+        from messagehandler.cli.run_command import run as run_worker
+
+        return run_worker
     with requires_extra("cli", f"messagehandler {name}", ("msgpack", "lz4", "tqdm")):
         if name == "replicate":
             from messagehandler.cli.replicate import run

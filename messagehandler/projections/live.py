@@ -1,0 +1,182 @@
+"""Read models published to a search index, rebuilt beside the live one and switched in without downtime.
+
+Each version of a read model (the hash of its projection code and record type, with the index
+schema as its salt) has its own checkpoint, `{name}.{version}`, and its own index, `{name}-{version}`.
+An alias document, `{name}.alias` in the checkpoint store, names the live version; readers resolve it
+(`live_index`) and never see a half-built index. A worker running new code finds the alias naming
+another version: it builds its own beside it while the old one keeps serving, and once a catch-up
+finds nothing new, it rewrites the alias (one atomic document write) and drops the old index. A
+version the alias has retired is never built again by old code still running somewhere, so a rolling
+deployment cannot flip the alias back and forth.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from messagehandler.projections.checkpoints import CheckpointStore
+from messagehandler.projections.durable import DurableReadModel, Opened
+from messagehandler.projections.errors import CorruptCheckpointError
+from messagehandler.search.protocol import SearchIndex
+
+R = TypeVar("R")
+log = logging.getLogger(__name__)
+
+SHORT_VERSION = 12
+
+
+class IndexProvider(Protocol[R]):
+    """Opens the index of one version by its physical name, and drops one no longer used."""
+
+    async def open(self, name: str) -> SearchIndex[R]: ...
+
+    async def drop(self, name: str) -> None: ...
+
+
+class Role(enum.Enum):
+    """What a worker running this code does with the read model."""
+
+    LIVE = "live"
+    """This version is the one readers use: keep it caught up."""
+    BUILD = "build"
+    """Another version (or none) is live: build this one beside it, then switch."""
+    RETIRED = "retired"
+    """A newer version replaced this one: old code still running does nothing."""
+
+
+@dataclass
+class Alias:
+    """The alias document: which version is live, which were retired, how a build is going."""
+
+    live: str | None = None
+    retired: list[str] = field(default_factory=list)
+    building: dict[str, Any] | None = None
+    switched_at: str | None = None
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str) -> Alias:
+        try:
+            document = json.loads(data)
+            return cls(
+                live=document.get("live"),
+                retired=[str(version) for version in document.get("retired", [])],
+                building=document.get("building"),
+                switched_at=document.get("switched_at"),
+            )
+        except (ValueError, RecursionError, TypeError, AttributeError) as error:
+            raise CorruptCheckpointError(f"alias document {name!r} is corrupt: {error!r}") from None
+
+
+async def read_alias(store: CheckpointStore, name: str) -> Alias:
+    """The alias of read model `name` (an empty one when none was written yet)."""
+    document = f"{name}.alias"
+    data = await store.read(document)
+    return Alias() if data is None else Alias.from_bytes(data, document)
+
+
+def index_name(name: str, version: str) -> str:
+    return f"{name}-{version[:SHORT_VERSION]}"
+
+
+async def live_index(store: CheckpointStore, name: str, indexes: IndexProvider[R]) -> SearchIndex[R] | None:
+    """The index readers should query now, None before a first version went live."""
+    alias = await read_alias(store, name)
+    return None if alias.live is None else await indexes.open(index_name(name, alias.live))
+
+
+class LiveReadModel(Generic[R]):
+    """A `DurableReadModel` kept in its own index per version, behind an alias; see the module docstring.
+
+    Give the durable model `salt=` the index schema's version when the index changes but the
+    projection code does not: a new salt is a new version, built beside the live one.
+    """
+
+    def __init__(
+        self, name: str, model: DurableReadModel[R], indexes: IndexProvider[R], *, store: CheckpointStore | None = None
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.indexes = indexes
+        self.store = store if store is not None else model.store
+        self.version = model.version[:SHORT_VERSION]
+        model.name = f"{name}.{self.version}"
+        self.index_name = index_name(name, self.version)
+        self.index: SearchIndex[R] | None = None
+        self.started_at = datetime.now(UTC).isoformat()
+
+    async def role(self) -> Role:
+        alias = await read_alias(self.store, self.name)
+        if alias.live == self.version:
+            return Role.LIVE
+        return Role.RETIRED if self.version in alias.retired else Role.BUILD
+
+    async def open(self) -> Opened:
+        """Open this version's index and checkpoint, catch up, and publish what changed to the index."""
+        if self.index is None:
+            self.index = await self.indexes.open(self.index_name)
+        opened = await self.model.open()
+        await self._publish(opened.changed)
+        return opened
+
+    async def step(self) -> set[str]:
+        """Catch up once and publish the changed records; the checkpoint is saved by `save()`."""
+        changed = await self.model.catch_up()
+        await self._publish(changed)
+        return changed
+
+    async def save(self, *, building: bool = False) -> None:
+        await self.model.save()
+        if building:
+            alias = await read_alias(self.store, self.name)
+            alias.building = self.progress("catching up")
+            await self._write(alias)
+
+    def progress(self, state: str) -> dict[str, Any]:
+        versions = self.model.position.versions
+        return {
+            "version": self.version,
+            "state": state,
+            "streams": len(versions),
+            "events": sum(versions.values()),
+            "records": len(self.model.records),
+            "started_at": self.started_at,
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+
+    async def switch(self) -> str | None:
+        """Make this version live (one document write), then drop the index it replaced; returns that version."""
+        alias = await read_alias(self.store, self.name)
+        previous = alias.live
+        if previous == self.version:
+            return None
+        alias.live = self.version
+        if previous is not None and previous not in alias.retired:
+            alias.retired.append(previous)
+        alias.building = self.progress("switched")
+        alias.switched_at = datetime.now(UTC).isoformat()
+        await self._write(alias)
+        log.info("read model %r: version %s is live (was %s)", self.name, self.version, previous)
+        if previous is not None:
+            await self.indexes.drop(index_name(self.name, previous))
+        return previous
+
+    async def _write(self, alias: Alias) -> None:
+        await self.store.write(f"{self.name}.alias", alias.to_bytes())
+
+    async def _publish(self, changed: set[str]) -> None:
+        if changed and self.index is not None:
+            records = self.model.records
+            await self.index.upsert({stream_id: records[stream_id] for stream_id in changed})
+
+    async def close(self) -> None:
+        if self.index is not None:
+            await self.index.close()
+            self.index = None

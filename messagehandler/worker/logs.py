@@ -1,0 +1,52 @@
+"""Log lines an orchestrator's collector reads: one line per record on stderr, as text or as JSON.
+
+Azure Container Apps and Kubernetes keep what a container writes to stdout and stderr; JSON lines
+(`--log-format json`) arrive in Log Analytics or Loki as fields (`level`, `logger`, `message`,
+`worker`, `exception`) without a parsing rule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Literal, TextIO
+
+LogFormat = Literal["text", "json"]
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, worker_id: str) -> None:
+        super().__init__()
+        self.worker_id = worker_id
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "worker": self.worker_id,
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure_logging(
+    worker_id: str, *, level: str = "INFO", log_format: LogFormat = "text", stream: TextIO | None = None
+) -> None:
+    """Send every record to stderr (or `stream`), one line each; replaces handlers a previous call installed."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter(worker_id))
+    else:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s [{worker_id}] %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_messagehandler", False):
+            root.removeHandler(existing)
+    handler._messagehandler = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())

@@ -1,0 +1,117 @@
+"""`messagehandler run` as an orchestrator sees it: probes, SIGTERM, exit codes, and no message lost."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from azure.storage.queue.aio import QueueClient
+
+from messagehandler import EventTypeRegistry, JsonEventSerializer
+from messagehandler.channels import CloudEvent
+from messagehandler.channels.transactional.storage_queue import StorageQueueChannel
+from messagehandler.testing import recorded
+from samples.processing.telemetry import ReadingRecorded
+from tests.worker.support import COMMAND, ROOT, WorkerProcess, eventually
+
+if TYPE_CHECKING:
+    from messagehandler.testing.azurite import AzuriteProcess
+
+pytestmark = pytest.mark.azurite
+APP = "tests.worker.apps.queue_app:app"
+SERIALIZER = JsonEventSerializer(EventTypeRegistry([ReadingRecorded]))
+
+
+@pytest.fixture
+async def queue(azurite: AzuriteProcess) -> AsyncIterator[str]:
+    name = f"worker-{uuid.uuid4().hex[:12]}"
+    yield name
+    async with QueueClient.from_connection_string(azurite.connection_string, name) as client:
+        await client.delete_queue()
+
+
+async def publish(azurite: AzuriteProcess, queue: str, streams: int) -> list[str]:
+    events = [
+        event
+        for n in range(streams)
+        for event in recorded("Plant", f"p-{n}", [ReadingRecorded(sensor=f"s-{n}", value=float(n))])
+    ]
+    async with StorageQueueChannel.from_connection_string(azurite.connection_string, queue) as channel:
+        await channel.publish([CloudEvent.from_event(event, SERIALIZER) for event in events])
+    return [event.metadata.event_id for event in events]
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def start(azurite: AzuriteProcess, queue: str, folder: Path, grace: float) -> WorkerProcess:
+    env = {"MESSAGEHANDLER_CONNECTION_STRING": azurite.connection_string, "TEST_QUEUE": queue,
+           "TEST_FOLDER": str(folder), "TEST_GRACE": str(grace)}  # fmt: skip
+    worker = WorkerProcess(APP, env, folder / "worker.log", worker_id="w-1")
+    worker.wait_ready()
+    return worker
+
+
+async def test_sigterm_lets_in_flight_messages_finish_then_exits_zero(
+    azurite: AzuriteProcess, queue: str, tmp_path: Path
+) -> None:
+    ids = await publish(azurite, queue, 4)
+    worker = start(azurite, queue, tmp_path, grace=30)
+    assert worker.get("/healthz") == (200, {"status": "alive"})
+    assert worker.get("/readyz") == (200, {"status": "ready"})
+    eventually(lambda: len(lines(tmp_path / "started")) == 4, what="four actions in flight")
+    assert (worker.service("readings") or {})["in_flight"] == 4
+
+    worker.terminate()
+    eventually(lambda: worker.get("/readyz")[0] == 503, what="readiness off while draining")
+    assert worker.get("/healthz")[0] == 200
+    (tmp_path / "gate").touch()
+
+    assert worker.wait() == 0
+    assert sorted(lines(tmp_path / "done")) == sorted(ids)
+    async with QueueClient.from_connection_string(azurite.connection_string, queue) as client:
+        assert (await client.get_queue_properties()).approximate_message_count == 0
+    log = worker.text()
+    assert "SIGTERM received, shutting down gracefully" in log
+    assert "completed 4" in log
+
+
+async def test_messages_still_in_flight_when_the_grace_ends_are_released_to_the_queue(
+    azurite: AzuriteProcess, queue: str, tmp_path: Path
+) -> None:
+    ids = await publish(azurite, queue, 3)
+    worker = start(azurite, queue, tmp_path, grace=1)
+    eventually(lambda: len(lines(tmp_path / "started")) == 3, what="three actions in flight")
+
+    worker.terminate()
+
+    assert worker.wait() == 0
+    assert lines(tmp_path / "done") == []
+    assert "releasing 3 messages still in flight at shutdown" in worker.text()
+    async with QueueClient.from_connection_string(azurite.connection_string, queue) as client:
+        again = [message async for message in client.receive_messages(max_messages=32, visibility_timeout=60)]
+    assert sorted(CloudEvent.from_json(base64.b64decode(m.content)).id for m in again) == sorted(ids)
+    assert {message.dequeue_count for message in again} == {2}
+
+
+@pytest.mark.parametrize(
+    ("app", "code", "says"),
+    [
+        ("tests.worker.apps.missing:app", 2, "cannot import module 'tests.worker.apps.missing'"),
+        ("tests.worker.apps.queue_app:not_an_app", 2, "is str, not a WorkerApp"),
+        ("tests.worker.apps.queue_app:broken", 1, "service 'fails' failed"),
+    ],
+)
+def test_exit_codes_say_what_went_wrong(app: str, code: int, says: str, tmp_path: Path) -> None:
+    ran = subprocess.run(  # noqa: S603 - fixed arguments
+        [str(COMMAND), "run", app, "--no-health"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert ran.returncode == code, ran.stderr
+    assert says in ran.stderr
