@@ -19,6 +19,7 @@ from messagehandler import __version__
 from messagehandler.cli.bad_rows import add_option as add_bad_rows_option
 from messagehandler.cli.bad_rows import hint as bad_rows_hint
 from messagehandler.cli.errors import CommandError
+from messagehandler.cli.rebuild_command import add_parser as add_rebuild_parser
 from messagehandler.cli.run_command import add_parser as add_run_parser
 from messagehandler.cli.settings import Redactor, add_store_options
 from messagehandler.errors import ConfigurationError, MessageHandlerError, ResourceNotFoundError
@@ -130,6 +131,7 @@ def build_parser(redact: Redactor) -> _Parser:
     _stats(sub)
     _restore(sub)
     add_run_parser(sub)
+    add_rebuild_parser(sub)
     for child in sub.choices.values():
         child.redact = redact
     return parser
@@ -145,6 +147,10 @@ def _command(name: str) -> Command:
         from messagehandler.cli.run_command import run as run_worker
 
         return run_worker
+    if name == "rebuild":
+        from messagehandler.cli.rebuild_command import run as run_rebuild
+
+        return run_rebuild
     with requires_extra("cli", f"messagehandler {name}", ("msgpack", "lz4", "tqdm")):
         if name == "replicate":
             from messagehandler.cli.replicate import run

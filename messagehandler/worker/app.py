@@ -17,13 +17,14 @@ on the loop that uses it and closed by the worker at shutdown (register it with 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from messagehandler.errors import ConfigurationError
 from messagehandler.worker.context import WorkerContext
-from messagehandler.worker.leases import LeaseStore
+from messagehandler.worker.leases import LeaseStore, MemoryLeaseStore
 from messagehandler.worker.services import (
     CustomLeasedService,
     HostService,
@@ -154,3 +155,13 @@ class WorkerApp:
                 return service
         known = ", ".join(service.name for service in self.services) or "none"
         raise ConfigurationError(f"app {self.name!r} declares no service {name!r} (declared: {known})")
+
+    async def open_context(self, worker_id: str) -> WorkerContext:
+        """The context a worker hands the factories, with the lease store the app declares (closed with it)."""
+        context = WorkerContext(self.name, worker_id, MemoryLeaseStore())
+        if self.leases is not None:
+            built = self.leases(context)
+            store: LeaseStore = await built if inspect.isawaitable(built) else built
+            context.leases = store
+            context.on_close(store.close)
+        return context

@@ -18,14 +18,13 @@ import importlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable
 from typing import Any
 
 from messagehandler.errors import ConfigurationError
 from messagehandler.worker.app import WorkerApp
 from messagehandler.worker.context import WorkerContext, default_worker_id
 from messagehandler.worker.errors import AppNotFoundError, ServiceFailedError
-from messagehandler.worker.leases import LeaseStore, MemoryLeaseStore
+from messagehandler.worker.leases import MemoryLeaseStore
 from messagehandler.worker.logs import LogFormat, configure_logging
 from messagehandler.worker.services import Service
 
@@ -110,7 +109,7 @@ class Worker:
         context = WorkerContext(self.app.name, self.worker_id, MemoryLeaseStore())
         try:
             await self._start_health()
-            context.leases = await self._lease_store(context)
+            context = await self.app.open_context(self.worker_id)
             logger.info(
                 "worker %s: running app %r (%d services)", self.worker_id, self.app.name, len(self.app.services)
             )
@@ -145,14 +144,6 @@ class Worker:
             raise ServiceFailedError(service.name, error) from error
         finally:
             service.ready = False
-
-    async def _lease_store(self, context: WorkerContext) -> LeaseStore:
-        if self.app.leases is None:
-            return context.leases
-        built = self.app.leases(context)
-        store: LeaseStore = await built if isinstance(built, Awaitable) else built
-        context.on_close(store.close)
-        return store
 
     async def _start_health(self) -> None:
         if self.health_port is None:

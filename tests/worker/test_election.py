@@ -159,3 +159,60 @@ def test_blob_leases_last_15_to_60_seconds_and_a_bad_connection_string_names_no_
     with pytest.raises(ConfigurationError) as caught:
         BlobLeaseStore.from_connection_string("AccountKey=c2VjcmV0;nonsense")
     assert "c2VjcmV0" not in str(caught.value)
+
+
+class FlakyLease:
+    """A lease whose service fails on demand: `failures` says how many calls of each kind fail first."""
+
+    def __init__(self, inner: object, failures: dict[str, int]) -> None:
+        self.inner = inner
+        self.failures = failures
+        self.name = "flaky"
+
+    @property
+    def duration(self) -> timedelta:
+        return self.inner.duration  # type: ignore[attr-defined, no-any-return]
+
+    def valid_for(self) -> float:
+        return self.inner.valid_for()  # type: ignore[attr-defined, no-any-return]
+
+    async def _call(self, kind: str) -> object:
+        if self.failures.get(kind, 0) > 0:
+            self.failures[kind] -= 1
+            raise ServiceUnavailableError(f"{kind} failed")
+        return await getattr(self.inner, kind)()
+
+    async def acquire(self) -> bool:
+        return bool(await self._call("acquire"))
+
+    async def renew(self) -> None:
+        await self._call("renew")
+
+    async def release(self) -> None:
+        await self._call("release")
+
+
+async def test_unavailable_lease_service_is_retried_for_acquire_renew_and_release(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = MemoryLeaseStore()
+    lease = FlakyLease(store.lease("model", "a", timedelta(seconds=1)), {"acquire": 1, "renew": 1, "release": 1})
+    renewed = asyncio.Event()
+
+    async def work(term: LeaseTerm) -> None:
+        await until(lambda: lease.failures["renew"] == 0, within=3)
+        await asyncio.sleep(0.5)  # past the retried renewal
+        renewed.set()
+        await term.stopping.wait()
+
+    stop = asyncio.Event()
+    election = Election(lease, work, retry=timedelta(milliseconds=10))  # type: ignore[arg-type]
+    task = asyncio.ensure_future(election.run(stop))
+    await asyncio.wait_for(renewed.wait(), 5)
+    assert election.leader
+    stop.set()
+    await task
+
+    assert "could not try to acquire it: acquire failed" in caplog.text
+    assert "renewing failed, trying again: renew failed" in caplog.text
+    assert "could not release it; it runs out by itself" in caplog.text
