@@ -190,3 +190,29 @@ async def _version(app: object) -> str:
         return live.version
     finally:
         await context.aclose()
+
+
+async def test_watch_reports_progress_until_live_and_refuses_a_retired_version(tmp_path: Path) -> None:
+    from messagehandler.projections.live import Alias
+    from messagehandler.worker.rebuild import watch
+
+    source = InMemoryEventSource(EventTypeRegistry([OrganizationRegistered, OrganizationRenamed]))
+    await register(source, "Acme")
+    old = await rebuild(build_app(lambda context: source, tmp_path, "1"), "organizations", lambda _: None)
+    version = await _version(build_app(lambda context: source, tmp_path, "2"))
+    progress = {"version": version, "state": "catching up", "events": 1}
+    await FileCheckpointStore(tmp_path).write(
+        "organizations.alias", Alias(live=old.version, building=progress).to_bytes()
+    )
+    seen: list[dict[str, object]] = []
+
+    watching = asyncio.ensure_future(
+        watch(build_app(lambda context: source, tmp_path, "2"), "organizations", seen.append, poll=0.01)
+    )
+    await eventually(lambda: seen == [progress])
+    await rebuild(build_app(lambda context: source, tmp_path, "2"), "organizations", lambda _: None)
+    await asyncio.wait_for(watching, 10)
+
+    assert seen[-1]["state"] == "live"
+    with pytest.raises(WorkerError, match="was retired"):
+        await watch(build_app(lambda context: source, tmp_path, "1"), "organizations", seen.append, poll=0.01)
