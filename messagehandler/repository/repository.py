@@ -33,8 +33,9 @@ A = TypeVar("A", bound=EventSourced)
 logger = logging.getLogger("messagehandler.repository")
 
 
-def _report_unflushed(identity: dict[tuple[str, str], EventSourced]) -> None:
-    unflushed = [aggregate for aggregate in identity.values() if aggregate.pending_events]
+def _report_unflushed(identity: dict[tuple[str, str], EventSourced], offered: dict[int, Event]) -> None:
+    """Log aggregates holding events no flush was asked to store; a failed flush already told its caller."""
+    unflushed = [a for a in identity.values() if a.pending_events and offered.get(id(a)) is not a.pending_events[-1]]
     if unflushed:
         streams = ", ".join(f"{a.stream_type()}/{a.id} ({len(a.pending_events)} events)" for a in unflushed)
         logger.error(
@@ -55,7 +56,8 @@ class AggregateRepository:
         self.source: EventSource = source if source is not None else InMemoryEventSource()
         self.dispatcher = dispatcher
         self._identity: dict[tuple[str, str], EventSourced] = {}
-        weakref.finalize(self, _report_unflushed, self._identity)
+        self._offered: dict[int, Event] = {}  # per aggregate (by id): its last pending event when flush last ran
+        weakref.finalize(self, _report_unflushed, self._identity, self._offered)
         self._registered: set[type[EventSourced]] = set()
         self.last_flush_committed: list[Event] = []
 
@@ -106,6 +108,7 @@ class AggregateRepository:
         failure is logged and left in the outbox for the relay, never raised: the events are stored.
         """
         touched = [aggregate for aggregate in self._identity.values() if aggregate._pending]
+        self._offered.update((id(aggregate), aggregate._pending[-1]) for aggregate in touched)
         self.last_flush_committed = []
         if not touched:
             return []

@@ -246,3 +246,34 @@ async def test_a_flushed_repository_is_dropped_silently(caplog: pytest.LogCaptur
     gc.collect()
 
     assert [r for r in caplog.records if r.name == "messagehandler.repository"] == []
+
+
+async def test_a_flush_that_failed_was_reported_to_its_caller_and_is_not_logged_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import gc
+    import logging
+
+    from messagehandler import ConcurrencyError, retry_on_conflict
+
+    source = InMemoryEventSource()
+    setup = AggregateRepository(source)
+    (await setup.get(Organization, "acme")).register("Acme")
+    await setup.flush()
+    stale = AggregateRepository(source)
+    (await stale.get(Organization, "acme")).rename("stale")
+    fresh = AggregateRepository(source)
+    (await fresh.get(Organization, "acme")).rename("fresh")
+    await fresh.flush()
+    with pytest.raises(ConcurrencyError):
+        await stale.flush()
+
+    async def rename(repository: AggregateRepository) -> None:
+        (await repository.get(Organization, "acme")).rename("retried")
+
+    with caplog.at_level(logging.ERROR, logger="messagehandler.repository"):
+        await retry_on_conflict(source, rename)
+        del stale, setup, fresh
+        gc.collect()
+
+    assert [r for r in caplog.records if r.name == "messagehandler.repository"] == []
