@@ -89,3 +89,42 @@ def test_without_azurite_the_error_says_how_to_install_it(tmp_path: Path) -> Non
     assert isinstance(raised.value, ConfigurationError)
     assert "npm install -g azurite" in str(raised.value)
     assert "AZURITE_BIN_DIR" in str(raised.value)
+
+
+def failing_bin(folder: Path, output: str) -> Path:
+    """Fake Azurite services: the table service prints `output` and exits, as a broken start would; the
+    others wait to be stopped."""
+    folder.mkdir(parents=True)
+    for service in SERVICES:
+        path = folder / f"azurite-{service}"
+        body = f"echo '{output}'\nexit 1" if service == "table" else "exec sleep 30"
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return folder
+
+
+def test_a_start_that_fails_names_where_azurite_came_from_and_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from messagehandler.testing.azurite import start_azurite
+
+    monkeypatch.setenv("AZURITE_BIN_DIR", str(failing_bin(tmp_path / "broken", "cannot start: no such option")))
+
+    with pytest.raises(AzuriteError) as raised:
+        start_azurite(search=[], timeout=10)
+
+    assert "did not start" in str(raised.value)
+    assert "cannot start: no such option" in str(raised.value)
+    assert str(tmp_path / "broken") in str(raised.value)
+
+
+def test_a_port_taken_meanwhile_is_retried_on_new_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from messagehandler.testing.azurite import start_azurite
+
+    monkeypatch.setenv("AZURITE_BIN_DIR", str(failing_bin(tmp_path / "busy", "Error: listen EADDRINUSE")))
+
+    with pytest.raises(AzuriteError, match="EADDRINUSE") as raised:
+        start_azurite(search=[], timeout=10, attempts=2)
+
+    log = Path(str(raised.value).split("log: ")[1].split("\n")[0]).read_text()
+    assert log.count("EADDRINUSE") == 2, "the start was retried once on new ports"
