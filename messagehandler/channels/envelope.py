@@ -42,7 +42,8 @@ class CloudEvent:
 
     `data` is the payload's JSON text (kept as text so it is serialised once, by the store's
     serializer). Extensions: `streamtype`, `streamid`, `streamversion`, `schemaversion`, and, when
-    set, `correlationid`, `causationid`, `tenantid`, `who`.
+    set, `correlationid`, `causationid`, `tenantid`, `who`, and `encryptionkeyid` (the data key of the
+    event's sealed personal data, which `data` carries as stored; see `messagehandler.personal`).
     """
 
     id: str
@@ -59,6 +60,7 @@ class CloudEvent:
     causation_id: str | None = None
     tenant_id: str | None = None
     who: str | None = None
+    encryption_key_id: str | None = None
 
     @classmethod
     def from_event(cls, event: Event, serializer: EventSerializer, *, source: str | None = None) -> CloudEvent:
@@ -82,6 +84,7 @@ class CloudEvent:
             causation_id=meta.causation_id,
             tenant_id=meta.tenant_id,
             who=meta.who,
+            encryption_key_id=meta.encryption_key_id,
         )
 
     def attributes(self) -> dict[str, Any]:
@@ -104,6 +107,7 @@ class CloudEvent:
             ("causationid", self.causation_id),
             ("tenantid", self.tenant_id),
             ("who", self.who),
+            ("encryptionkeyid", self.encryption_key_id),
         ):
             if value is not None:
                 attributes[name] = value
@@ -160,6 +164,7 @@ class CloudEvent:
             causation_id=read_optional_string(attributes, "causationid"),
             tenant_id=read_optional_string(attributes, "tenantid"),
             who=read_optional_string(attributes, "who"),
+            encryption_key_id=read_optional_string(attributes, "encryptionkeyid"),
         )
 
     def metadata(self) -> EventMetadata:
@@ -175,7 +180,7 @@ class CloudEvent:
             self.correlation_id,
             self.tenant_id,
             self.schema_version,
-            None,
+            self.encryption_key_id,
             None,
         )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -25,8 +24,12 @@ def new_data_key() -> bytes:
 
 
 def associated_data(stream_type: str, stream_id: str, version: int, pointer: str, key_id: str) -> bytes:
-    """What a ciphertext is bound to; a JSON array so no two different places encode alike."""
-    return json.dumps([stream_type, stream_id, version, pointer, key_id], ensure_ascii=False).encode()
+    """What a ciphertext is bound to, one part per line.
+
+    No two places encode alike: stream types, stream ids and key ids hold no control characters (they
+    follow Table Storage's key rules), and the pointer, which may, comes last.
+    """
+    return f"{stream_type}\n{stream_id}\n{version}\n{key_id}\n{pointer}".encode()
 
 
 class InvalidCiphertextError(ValueError):

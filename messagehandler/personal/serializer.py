@@ -44,6 +44,8 @@ from messagehandler.personal.keys import check_subject
 KEY = "key"
 ERASED = "erased"
 _LOOSE_MARK = f'"{SEALED}"'
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_decode = json.JSONDecoder().decode
 
 
 class PersonalDataSerializer:
@@ -127,10 +129,10 @@ class PersonalDataSerializer:
             raise KeysNotPreparedError(
                 f"no data key was prepared for {_where(meta)}: await serializer.prepare_to_write(events) first"
             )
-        document = self._sealed(json.loads(body), plan, meta, entry)
+        document = self._sealed(_decode(body), plan, meta, entry)
         if meta.encryption_key_id != key_id:
             event._stamp(replace(meta, encryption_key_id=key_id))
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        return _encode(document)
 
     def deserialize(self, body: str, metadata: EventMetadata) -> Event:
         """The event with every sealed value decrypted, or replaced by its erased value when its key is destroyed.
@@ -147,7 +149,7 @@ class PersonalDataSerializer:
         document = _parse(body, metadata)
         for container, slot, pointer, token in list(_tokens(document, "")):
             container[slot] = self._opened(token, pointer, metadata)
-        return self._inner.deserialize(json.dumps(document, ensure_ascii=False, separators=(",", ":")), metadata)
+        return self._inner.deserialize(_encode(document), metadata)
 
     def _sealed(self, document: dict[str, Any], plan: PersonalFields, meta: EventMetadata, entry: KeyEntry) -> Any:
         key_id = entry.key_id
@@ -158,7 +160,7 @@ class PersonalDataSerializer:
             if cipher is None:
                 sealed = ""
             else:
-                plaintext = json.dumps(container[slot], ensure_ascii=False, separators=(",", ":")).encode()
+                plaintext = _encode(container[slot]).encode()
                 aad = associated_data(meta.source_type, meta.source_id, meta.version, pointer, key_id)
                 sealed = cipher.seal(plaintext, aad)
             container[slot] = {SEALED: sealed, KEY: key_id, ERASED: marked.erased}
@@ -197,7 +199,7 @@ class PersonalDataSerializer:
             )
         aad = associated_data(meta.source_type, meta.source_id, meta.version, pointer, key_id)
         try:
-            return json.loads(entry.cipher.open(token[SEALED], aad))
+            return _decode(entry.cipher.open(token[SEALED], aad).decode())
         except (InvalidCiphertextError, ValueError) as error:
             raise TamperedDataError(
                 f"the sealed value at {pointer!r} of {_where(meta)} does not decrypt with key {key_id!r} ({error}): "
@@ -224,7 +226,7 @@ def _where(meta: EventMetadata) -> str:
 
 def _parse(body: str, meta: EventMetadata) -> Any:
     try:
-        return json.loads(body)
+        return _decode(body)
     except ValueError as error:
         raise SerializationError(f"stored {_where(meta)} is not valid JSON: {error}") from None
 

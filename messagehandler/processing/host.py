@@ -23,6 +23,8 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
 from messagehandler.events.event import Event
+from messagehandler.events.personal import SEALED_MARK
+from messagehandler.events.preparing import read_preparer
 from messagehandler.events.serialization import EventSerializer
 from messagehandler.processing.actions import Action
 from messagehandler.processing.completion import Outcome, Settlement, completion_for
@@ -189,9 +191,31 @@ class ProcessingHost:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            if batch and not await self._keys_ready(batch):
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
             backoff = 0.05
             if batch:
                 self._feed(batch)
+
+    async def _keys_ready(self, batch: Sequence[ReceivedMessage]) -> bool:
+        """Fetch the keys of sealed personal data before the sync decode; on failure the batch is abandoned."""
+        prepare = read_preparer(self.serializer)
+        if prepare is None:
+            return True
+        sealed = [
+            m.envelope for m in batch if m.envelope.encryption_key_id is not None or SEALED_MARK in m.envelope.data
+        ]
+        try:
+            await prepare([(envelope.metadata(), envelope.data) for envelope in sealed])
+        except Exception:
+            logger.exception(
+                "keys for %d messages from %s could not be fetched; they go back", len(sealed), self.source.name
+            )
+            await asyncio.gather(*(m.abandon() for m in batch), return_exceptions=True)
+            return False
+        return True
 
     def _feed(self, batch: Sequence[ReceivedMessage]) -> None:
         ledger = self._ledger

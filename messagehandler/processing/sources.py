@@ -15,6 +15,7 @@ from typing import Protocol
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.protocol import ChannelKind, ChannelReceiver, ReceivedMessage
 from messagehandler.events.event import Event
+from messagehandler.events.preparing import prepare_to_write
 from messagehandler.events.serialization import EventSerializer, UndecodedEvent, undecoded_as_placeholders
 from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
 from messagehandler.eventsource.protocol import EventSource, EventStream
@@ -219,6 +220,9 @@ class CatchUpReceiver:
             return []
         batch = _Batch(self._generation, 0)
         messages: list[ReceivedMessage] = []
+        await prepare_to_write(
+            self.serializer, [e for _, e in list(self._buffer)[:max_messages] if not isinstance(e, UndecodedEvent)]
+        )
         while self._buffer and len(messages) < max_messages:
             seq, event = self._buffer.popleft()
             if isinstance(event, UndecodedEvent):  # the host fails to decode it, retries, then dead-letters it

@@ -1,0 +1,143 @@
+"""Tenant isolation through the API: code running for tenant A can neither read nor append tenant B's streams.
+
+Runs with in-memory sources and with a table per tenant on Azurite; per-tenant keys show that one
+tenant's erasure and key-encryption key never touch another's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
+
+import pytest
+
+from messagehandler import AggregateRepository, EventSource, EventTypeRegistry, InMemoryEventSource, message_context
+from messagehandler.errors import ConfigurationError
+from messagehandler.eventsource.tenants import (
+    TenantMismatchError,
+    TenantRequiredError,
+    TenantScopedEventSource,
+    tenant_tables,
+)
+from messagehandler.personal import InMemoryKeyStore, Keyring, LocalKeyEncryptionKey, PersonalDataSerializer
+from tests.personal.events import Customer
+
+if TYPE_CHECKING:
+    from messagehandler.testing.azurite import AzuriteProcess
+
+Factory = Callable[..., EventSource]
+"""(tenant, registry, serializer=None) -> the tenant's source: in memory, or its own table on Azurite."""
+
+
+@pytest.fixture(params=["memory", pytest.param("azure_tables", marks=pytest.mark.azurite)])
+async def factory(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
+    if request.param == "memory":
+        yield lambda tenant, registry, serializer=None: InMemoryEventSource(registry, serializer=serializer)
+        return
+    from azure.data.tables.aio import TableServiceClient
+
+    from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
+
+    azurite: AzuriteProcess = request.getfixturevalue("azurite")
+    table_for = tenant_tables(f"T{uuid.uuid4().hex[:12]}")
+    tables: list[str] = []
+
+    def make(tenant: str, registry: EventTypeRegistry, serializer: PersonalDataSerializer | None = None) -> EventSource:
+        tables.append(table_for(tenant))
+        return AzureTableStorageEventSource.from_connection_string(
+            azurite.connection_string, tables[-1], registry=registry, serializer=serializer
+        )
+
+    yield make
+    async with TableServiceClient.from_connection_string(azurite.connection_string) as service:
+        for table in tables:
+            await service.delete_table(table)
+
+
+async def register(source: EventSource, stream_id: str) -> None:
+    repository = AggregateRepository(source)
+    customer = Customer(stream_id)
+    customer.change_plan("gold")
+    repository.add(customer)
+    await repository.flush()
+
+
+async def test_each_tenant_sees_only_its_own_streams(factory: Factory) -> None:
+    async with TenantScopedEventSource(factory) as source:
+        with message_context(tenant_id="a"):
+            await register(source, "shared-id")
+            await register(source, "only-a")
+        with message_context(tenant_id="b"):
+            await register(source, "shared-id")
+
+            assert sorted([s.stream_id async for s in source.read_type("Customer")]) == ["shared-id"]
+            assert await source.load("Customer", "only-a") == []
+            assert [i async for i in source.stream_ids("Customer")] == ["shared-id"]
+            assert [e.metadata.tenant_id for e in await source.load("Customer", "shared-id")] == ["b"]
+        with message_context(tenant_id="a"):
+            assert sorted([s.stream_id async for s in source.read_type("Customer")]) == ["only-a", "shared-id"]
+        assert source.tenants == ["a", "b"]
+
+
+async def test_without_a_tenant_in_the_context_nothing_is_read_or_written(factory: Factory) -> None:
+    async with TenantScopedEventSource(factory) as source:
+        with pytest.raises(TenantRequiredError, match="message_context"):
+            await source.load("Customer", "x")
+        with pytest.raises(TenantRequiredError):
+            [s async for s in source.read_type("Customer")]
+        with pytest.raises(TenantRequiredError):
+            await register(source, "x")
+        assert source.tenants == []
+
+
+async def test_events_emitted_for_one_tenant_cannot_be_appended_for_another(factory: Factory) -> None:
+    async with TenantScopedEventSource(factory) as source:
+        repository = AggregateRepository(source)
+        with message_context(tenant_id="a"):
+            customer = Customer("c-1")
+            customer.change_plan("gold")  # stamped for tenant a
+            repository.add(customer)
+        with message_context(tenant_id="b"), pytest.raises(TenantMismatchError, match=r"tenant 'a'.*tenant 'b'"):
+            await repository.flush()
+        with message_context(tenant_id="b"):
+            assert await source.load("Customer", "c-1") == []
+        with message_context(tenant_id="a"):
+            assert await source.load("Customer", "c-1") == []
+
+
+async def test_a_tenant_has_its_own_keys_and_its_erasure_touches_no_other(factory: Factory) -> None:
+    keyrings = {
+        tenant: Keyring(InMemoryKeyStore(), LocalKeyEncryptionKey.generate(id=f"kek-{tenant}")) for tenant in "ab"
+    }
+
+    def with_keys(tenant: str, registry: EventTypeRegistry) -> EventSource:
+        return factory(tenant, registry, PersonalDataSerializer(keyrings[tenant], registry=registry))
+
+    async with TenantScopedEventSource(with_keys) as source:
+        for tenant in "ab":
+            with message_context(tenant_id=tenant):
+                repository = AggregateRepository(source)
+                customer = Customer("c-1")
+                customer.register("Ann Smith", "ann@example.com")
+                repository.add(customer)
+                await repository.flush()
+
+        await keyrings["a"].forget("c-1")
+
+        with message_context(tenant_id="a"):
+            assert (await AggregateRepository(source).get(Customer, "c-1")).name == "(erased)"
+        with message_context(tenant_id="b"):
+            assert (await AggregateRepository(source).get(Customer, "c-1")).name == "Ann Smith"
+        assert [r.key_ids async for r in keyrings["b"].erasures()] == []
+
+
+def test_tenant_table_names_are_refused_when_they_could_collide_or_not_fit() -> None:
+    name = tenant_tables("Events")
+
+    assert name("acme42") == "Eventsacme42"
+    for bad in ("Acme", "acme-eu", "", "x" * 58):
+        with pytest.raises(ConfigurationError, match="cannot name a table"):
+            name(bad)
+    with pytest.raises(ConfigurationError, match="prefix"):
+        tenant_tables("9events")
