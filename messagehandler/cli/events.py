@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import os
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
+from messagehandler.cache.passthrough import PassThroughSerializer, body_of
 from messagehandler.cache.raw import RawEvent
 from messagehandler.cli.bad_rows import policy, report
 from messagehandler.cli.inputs import cached_type, check_stored_type, to_raw
+from messagehandler.cli.keys import KEYS_TABLE_ENV, open_keyring, opening
 from messagehandler.cli.progress import bar, count_streams, counting
 from messagehandler.cli.settings import Redactor, open_store, store_settings
+from messagehandler.events.preparing import read_preparer
+from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.protocol import EventSource
 
@@ -63,7 +68,9 @@ async def _stored_tail(
 async def _from_store(
     args: argparse.Namespace, redact: Redactor, err: TextIO, bad_rows: SkipBadRows | None
 ) -> list[RawEvent]:
-    source = open_store(store_settings(args, redact))
+    settings = store_settings(args, redact)
+    keyring = open_keyring(args, settings, redact)
+    source = open_store(settings, keyring=keyring)
     try:
         await check_stored_type(source, args.stream_type)
         if args.stream_id is not None:
@@ -71,6 +78,8 @@ async def _from_store(
         return await _stored_tail(source, args.stream_type, args.tail, err, not args.no_progress, bad_rows)
     finally:
         await source.close()
+        if keyring is not None:
+            await keyring.close()
 
 
 def _from_cache(args: argparse.Namespace) -> list[RawEvent]:
@@ -81,9 +90,30 @@ def _from_cache(args: argparse.Namespace) -> list[RawEvent]:
     return _latest(events, args.tail)
 
 
+async def _opened(args: argparse.Namespace, redact: Redactor, events: list[RawEvent]) -> list[RawEvent]:
+    """Cached events with their sealed values opened, when the options name the keys."""
+    if not (getattr(args, "keys_table", None) or os.environ.get(KEYS_TABLE_ENV)):
+        return events
+    keyring = open_keyring(args, store_settings(args, redact), redact)
+    assert keyring is not None
+    serializer = opening(PassThroughSerializer(EventTypeRegistry(closed=True)), keyring)
+    try:
+        prepare = read_preparer(serializer)
+        assert prepare is not None
+        await prepare([(raw.metadata, raw.body) for raw in events if raw.encryption_key_id is not None])
+        return [
+            raw._replace(body=body_of(serializer.deserialize(raw.body, raw.metadata), serializer)) for raw in events
+        ]
+    finally:
+        await keyring.close()
+
+
 async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: TextIO) -> int:
     bad_rows = policy(args)
-    events = _from_cache(args) if args.cache is not None else await _from_store(args, redact, err, bad_rows)
+    if args.cache is not None:
+        events = await _opened(args, redact, _from_cache(args))
+    else:
+        events = await _from_store(args, redact, err, bad_rows)
     report(bad_rows, err)
     if args.stream_id is not None and not events:
         print(f"stream {args.stream_type}/{args.stream_id} has no events", file=err)

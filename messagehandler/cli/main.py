@@ -19,6 +19,7 @@ from messagehandler import __version__
 from messagehandler.cli.bad_rows import add_option as add_bad_rows_option
 from messagehandler.cli.bad_rows import hint as bad_rows_hint
 from messagehandler.cli.errors import CommandError
+from messagehandler.cli.keys import add_key_options
 from messagehandler.cli.rebuild_command import add_parser as add_rebuild_parser
 from messagehandler.cli.run_command import add_parser as add_run_parser
 from messagehandler.cli.settings import Redactor, add_store_options
@@ -95,6 +96,7 @@ def _events(sub: argparse._SubParsersAction[_Parser]) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (also off when stderr is no TTY)")
     add_bad_rows_option(parser)
     add_store_options(parser)
+    add_key_options(parser)
 
 
 def _stats(sub: argparse._SubParsersAction[_Parser]) -> None:
@@ -118,6 +120,7 @@ def _restore(sub: argparse._SubParsersAction[_Parser]) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (also off when stderr is no TTY)")
     add_bad_rows_option(parser)
     add_store_options(parser)
+    add_key_options(parser)
 
 
 def build_parser(redact: Redactor) -> _Parser:

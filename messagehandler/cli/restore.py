@@ -19,6 +19,7 @@ from messagehandler.cache.source import CacheEventSource
 from messagehandler.cli.bad_rows import policy, report
 from messagehandler.cli.errors import CommandError
 from messagehandler.cli.inputs import check_cached_type, check_stored_type
+from messagehandler.cli.keys import KEYS_TABLE_ENV, open_keyring, opening
 from messagehandler.cli.progress import bar, count_streams, counting
 from messagehandler.cli.settings import Redactor, open_store, store_settings
 from messagehandler.events.registry import EventTypeRegistry
@@ -72,19 +73,26 @@ async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: Text
     registry = EventTypeRegistry(projection.handler_table().event_types)
     started = time.perf_counter()
     bad_rows = policy(args)
-    if args.cache is not None:
-        cache = CacheEventSource(args.cache, serializer=PassThroughSerializer(registry))
-        check_cached_type(cache.reader, args.stream_type)
-        count = await _restore(cache, projection, args, err, bad_rows)
-        where = f"cache {args.cache}"
-    else:
-        source = open_store(store_settings(args, redact), registry)
-        try:
-            await check_stored_type(source, args.stream_type)
-            count = await _restore(source, projection, args, err, bad_rows)
-        finally:
-            await source.close()
-        where = "the store"
+    keyring = None
+    if getattr(args, "keys_table", None) or os.environ.get(KEYS_TABLE_ENV):
+        keyring = open_keyring(args, store_settings(args, redact), redact)
+    try:
+        if args.cache is not None:
+            cache = CacheEventSource(args.cache, serializer=opening(PassThroughSerializer(registry), keyring))
+            check_cached_type(cache.reader, args.stream_type)
+            count = await _restore(cache, projection, args, err, bad_rows)
+            where = f"cache {args.cache}"
+        else:
+            source = open_store(store_settings(args, redact), registry, keyring=keyring)
+            try:
+                await check_stored_type(source, args.stream_type)
+                count = await _restore(source, projection, args, err, bad_rows)
+            finally:
+                await source.close()
+            where = "the store"
+    finally:
+        if keyring is not None:
+            await keyring.close()
     seconds = time.perf_counter() - started
     report(bad_rows, err)
     print(

@@ -18,6 +18,7 @@ from messagehandler.errors import ConfigurationError
 if TYPE_CHECKING:
     from messagehandler.events.registry import EventTypeRegistry
     from messagehandler.eventsource.protocol import EventSource
+    from messagehandler.personal import Keyring
 
 CONNECTION_STRING_ENV = "MESSAGEHANDLER_CONNECTION_STRING"
 FALLBACK_CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
@@ -94,15 +95,25 @@ def store_settings(args: argparse.Namespace, redact: Redactor) -> StoreSettings:
     return StoreSettings(connection_string, table, shards)
 
 
-def open_store(settings: StoreSettings, registry: EventTypeRegistry | None = None) -> EventSource:
-    """The table as an event source that passes bodies through, except for the types in `registry`."""
+def open_store(
+    settings: StoreSettings, registry: EventTypeRegistry | None = None, *, keyring: Keyring | None = None
+) -> EventSource:
+    """The table as an event source that passes bodies through, except for the types in `registry`.
+
+    Without a registry every body passes through as stored, whatever classes the process defines.
+    With a keyring, sealed personal data is opened first (see `messagehandler.cli.keys`).
+    """
     from messagehandler.cache.passthrough import PassThroughSerializer
+    from messagehandler.cli.keys import opening
+    from messagehandler.events.registry import EventTypeRegistry
     from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource  # MissingExtraError names it
 
     return AzureTableStorageEventSource.from_connection_string(
         settings.connection_string,
         settings.table,
-        serializer=PassThroughSerializer(registry),
+        serializer=opening(
+            PassThroughSerializer(registry if registry is not None else EventTypeRegistry(closed=True)), keyring
+        ),
         shards=settings.shards,
         create_table=False,
         retry_total=3,

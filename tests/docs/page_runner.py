@@ -16,7 +16,10 @@ def main(path: str) -> int:
     namespace: dict[str, object] = {"__name__": "__main__"}
     for block in blocks:
         try:
-            exec(compile(block["code"], block["where"], "exec"), namespace)  # noqa: S102 - the docs are ours
+            code = compile(
+                block["code"], block["where"], "exec", dont_inherit=True
+            )  # not this file's __future__ imports
+            exec(code, namespace)  # noqa: S102 - the docs are ours
         except BaseException:
             traceback.print_exc()
             print(f"documentation block failed: {block['where']}", file=sys.stderr)
