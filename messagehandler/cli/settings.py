@@ -104,16 +104,21 @@ def open_store(
     With a keyring, sealed personal data is opened first (see `messagehandler.cli.keys`).
     """
     from messagehandler.cache.passthrough import PassThroughSerializer
-    from messagehandler.cli.keys import opening
     from messagehandler.events.registry import EventTypeRegistry
+    from messagehandler.events.serialization import EventSerializer
     from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource  # MissingExtraError names it
 
+    serializer: EventSerializer = PassThroughSerializer(
+        registry if registry is not None else EventTypeRegistry(closed=True)
+    )
+    if keyring is not None:
+        from messagehandler.personal import PersonalDataSerializer
+
+        serializer = PersonalDataSerializer(keyring, serializer)
     return AzureTableStorageEventSource.from_connection_string(
         settings.connection_string,
         settings.table,
-        serializer=opening(
-            PassThroughSerializer(registry if registry is not None else EventTypeRegistry(closed=True)), keyring
-        ),
+        serializer=serializer,
         shards=settings.shards,
         create_table=False,
         retry_total=3,

@@ -141,3 +141,37 @@ def test_tenant_table_names_are_refused_when_they_could_collide_or_not_fit() -> 
             name(bad)
     with pytest.raises(ConfigurationError, match="prefix"):
         tenant_tables("9events")
+
+
+async def test_outbox_and_lifecycle_follow_the_tenant_of_the_context() -> None:
+    source = TenantScopedEventSource(lambda tenant, registry: InMemoryEventSource(registry, outbox=tenant == "a"))
+    with message_context(tenant_id="a"):
+        await register(source, "c-1")
+        assert source.outbox_enabled
+        [entry] = [e async for e in source.pending("Customer")]
+        assert await source.clear(entry)
+        record = await source.archive("Customer", "c-1", who="ops")
+        assert await source.lifecycle("Customer", "c-1") == record
+        assert [s.stream_id async for s in source.read_archived("Customer")] == ["c-1"]
+        assert [s async for s in source.read_changes("Customer")] == []
+        assert await source.unarchive("Customer", "c-1")
+        deleted = await source.delete("Customer", "c-1")
+        assert deleted.who is None
+    with message_context(tenant_id="b"):
+        assert not source.outbox_enabled
+        with pytest.raises(ConfigurationError, match="no outbox"):
+            [e async for e in source.pending("Customer")]
+        assert await source.lifecycle("Customer", "c-1") is None
+    assert "a" in repr(source)
+    with pytest.raises(ConfigurationError, match="non-empty"):
+        source.for_tenant("")
+    await source.close()
+    assert source.tenants == []
+
+
+async def test_a_tenant_source_without_archive_and_delete_says_so() -> None:
+    from messagehandler.cache import CacheEventSource
+
+    source = TenantScopedEventSource(lambda tenant, registry: CacheEventSource.__new__(CacheEventSource))
+    with message_context(tenant_id="a"), pytest.raises(ConfigurationError, match="cannot archive or delete"):
+        await source.archive("Customer", "c-1")
