@@ -39,5 +39,6 @@ def outbox_entity(partition: str, stream_id: str, from_version: int, to_version:
     }
 
 
-def entry_from_row(stream_type: str, row: Any) -> OutboxEntry:
-    return OutboxEntry(stream_type, row["SourceId"], row[FROM_VERSION], row[TO_VERSION], str(row.metadata["etag"]))
+def entry_from_row(stream_type: str, row: Any, token: str) -> OutboxEntry:
+    """The entry an outbox row holds; `token` is the row's ETag."""
+    return OutboxEntry(stream_type, row["SourceId"], row[FROM_VERSION], row[TO_VERSION], token)

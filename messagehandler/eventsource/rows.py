@@ -165,8 +165,13 @@ def _optional_text(value: Any) -> str | None:
     return value if value is None or type(value) is str else text_of(value)
 
 
-def from_entity(entity: Mapping[str, Any], stream_type: str) -> tuple[EventMetadata, str]:
+def from_entity(
+    entity: Mapping[str, Any], stream_type: str, stored_at: datetime | None = None
+) -> tuple[EventMetadata, str]:
     """Metadata (with the row's `Timestamp` as `stored_at`) and body text of one row.
+
+    `stored_at` is the row's commit time when the caller decoded it; otherwise it is taken from the
+    SDK entity's `metadata`.
 
     Rows other clients write in the documented layout are read as well: `Version` and `SchemaVersion`
     as Int32 or Int64, `EventId` (or any id) as a Guid or a string, `When` as a DateTime or an ISO
@@ -206,7 +211,9 @@ def from_entity(entity: Mapping[str, Any], stream_type: str) -> tuple[EventMetad
             tenant_id=_optional_text(get("TenantId")),
             schema_version=schema_version,
             encryption_key_id=_optional_text(get("EncryptionKeyId")),
-            stored_at=getattr(entity, "metadata", _NO_METADATA).get("timestamp"),
+            stored_at=stored_at
+            if stored_at is not None
+            else getattr(entity, "metadata", _NO_METADATA).get("timestamp"),
         )
     except KeyError as missing:
         raise SerializationError(

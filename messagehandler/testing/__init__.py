@@ -8,9 +8,12 @@
 - The contract suites as base classes (`messagehandler.testing.event_source`, `.outbox`, `.channel`),
   so your own event source or channel proves itself against the same tests as the built-in ones; they
   need pytest and pytest-asyncio: install the `testing` extra.
+- `RequestLog` counts the requests an Azure SDK client sends (its `raw_request_hook`), for tests that
+  pin how many round trips an operation costs.
 """
 
 from messagehandler.testing.recording import recorded
+from messagehandler.testing.requests import RequestLog, SentRequest
 from messagehandler.testing.scenario import Outcome, Scenario, given
 
-__all__ = ["Outcome", "Scenario", "given", "recorded"]
+__all__ = ["Outcome", "RequestLog", "Scenario", "SentRequest", "given", "recorded"]

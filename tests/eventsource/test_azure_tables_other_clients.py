@@ -127,6 +127,12 @@ async def test_a_body_split_anywhere_in_utf16_is_joined(
         ("When", "yesterday", "When"),
         ("EventId", EntityProperty(5, EdmType.INT64), "EventId"),
         ("Who", 42, "Who"),
+        # typed values that read as plain text without the service's type annotations: still refused
+        ("Who", WHEN, "Who"),
+        ("CorrelationId", b"binary", "CorrelationId"),
+        ("Body", b'{"name":"x"}', "Body"),
+        ("Version", EntityProperty(1.0, EdmType.DOUBLE), "Version"),
+        ("When", uuid.UUID(int=1), "When"),
     ],
 )
 async def test_a_column_of_no_usable_type_is_a_serialization_error_naming_it(

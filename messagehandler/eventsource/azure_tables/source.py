@@ -40,6 +40,7 @@ from messagehandler.events.serialization import EventSerializer, JsonEventSerial
 from messagehandler.eventsource.appends import check_append
 from messagehandler.eventsource.azure_tables.conflicts import Failed, classify
 from messagehandler.eventsource.azure_tables.errors import TableNotFoundError
+from messagehandler.eventsource.azure_tables.json_rows import ETAG, JsonRows, stored_at, typed
 from messagehandler.eventsource.azure_tables.lifecycle import TableStreamLifecycle
 from messagehandler.eventsource.azure_tables.merge import merge
 from messagehandler.eventsource.azure_tables.sharding import check_shards, partition_key, partition_keys
@@ -210,6 +211,7 @@ class AzureTableStorageEventSource:
                 f"body_chunk_chars must be an int from 2 to {BODY_CHUNK_CHARS}, got {body_chunk_chars!r}"
             )
         self._client = client
+        self._rows = JsonRows(client)
         self._table_name = table_name
         self._serializer: EventSerializer = serializer if serializer is not None else JsonEventSerializer(registry)
         self._shards = check_shards(shards)
@@ -442,7 +444,7 @@ class AzureTableStorageEventSource:
                 "append to %s/%s is stored; its outbox row could not be read: %s", stream_type, stream_id, error
             )
             return None
-        return None if row is None else entry_from_row(stream_type, row)
+        return None if row is None else entry_from_row(stream_type, row, str(row.metadata["etag"]))
 
     @property
     def outbox_enabled(self) -> bool:
@@ -456,7 +458,7 @@ class AzureTableStorageEventSource:
             params = {"pk": partition, "lo": OUTBOX_RANGE_START, "hi": OUTBOX_RANGE_END}
             select = [SOURCE_ID, FROM_VERSION, TO_VERSION]
             rows = self._query(_RANGE, params, select=select, action=f"read the outbox of {stream_type}")
-            entries.extend([entry_from_row(stream_type, row) async for row in rows])
+            entries.extend([entry_from_row(stream_type, row, str(row[ETAG])) async for row in rows])
         for entry in sorted(entries, key=lambda e: e.stream_id):
             yield entry
 
@@ -532,7 +534,7 @@ class AzureTableStorageEventSource:
                     if record.state is StreamState.DELETED:
                         raise archived_error(record)
                     continue
-                meta, body = from_entity(row, stream_type)
+                meta, body = from_entity(row, stream_type, stored_at(row))
                 if prepare is not None and meta.encryption_key_id is not None:
                     await prepare(((meta, body),))
                 events.append(deserialize(body, meta))
@@ -639,7 +641,7 @@ class AzureTableStorageEventSource:
                 open_streams[-1].retired = text_of(row[KIND])
                 continue
             try:
-                meta, body = from_entity(row, stream_type)
+                meta, body = from_entity(row, stream_type, stored_at(row))
                 if prepare is not None and meta.encryption_key_id is not None:
                     await prepare(((meta, body),))
                 event: Event | None = deserialize(body, meta)
@@ -703,15 +705,15 @@ class AzureTableStorageEventSource:
 
     async def _query(
         self, query_filter: str, parameters: dict[str, Any], *, select: list[str] | None = None, action: str
-    ) -> AsyncIterator[Any]:
-        """Rows page by page; failures are mapped to messagehandler errors naming the table and `action`."""
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Rows as JSON objects with their typed values converted (see `json_rows`), page by page.
+
+        Failures are mapped to messagehandler errors naming the table and `action`.
+        """
         with self._errors(action):
-            pager = self._client.query_entities(
-                query_filter, parameters=parameters, select=select, results_per_page=self._page_size
-            )
-            async for page in pager.by_page():
-                async for row in page:
-                    yield row
+            async for page in self._rows.pages(query_filter, parameters, select=select, page_size=self._page_size):
+                for row in page:
+                    yield typed(row)
 
     async def _ready(self) -> None:
         if self._table_ready:
