@@ -3,8 +3,9 @@
 1. In-process: events/s through the host from the in-process channel (volatile) with the sample
    `SummaryQuery` and a no-op action. The input is published before the clock starts and frozen
    out of the garbage collector (`gc.freeze`), so the figure is the host's own cost per event, not
-   the cost of scanning the pre-built input. Best of the rounds counts (machines here are shared),
-   with the median and the events per CPU second alongside.
+   the cost of scanning the pre-built input. After a warm-up round, the median of the rounds counts
+   (`in_process_events_per_s`), with the best round and the events per CPU second alongside: on a
+   shared machine the CPU figure shows the host's own cost when the wall-clock one is crowded out.
 2. Storage Queue on Azurite: the host receiving, acting on and deleting M messages, against the raw
    azure-storage-queue aio client receiving (32 per request), decoding and deleting the same number of
    messages, in the same run; rounds alternate and the median of each side counts.
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--queue-rounds", type=int, default=3)
     args = parser.parse_args()
 
+    asyncio.run(in_process_round(args.events // 10))
     walls, cpus = [], []
     for _ in range(args.rounds):
         wall, cpu = asyncio.run(in_process_round(args.events))
@@ -150,14 +152,18 @@ def main() -> None:
             print(f"storage queue: raw client {raw_times[-1]:.2f}s, host {host_times[-1]:.2f}s")
     raw, host = statistics.median(raw_times), statistics.median(host_times)
     result = {
-        "in_process_events_per_s": round(args.events / min(walls)),
+        "in_process_events_per_s": round(args.events / statistics.median(walls)),
         "in_process_events_per_s_median": round(args.events / statistics.median(walls)),
-        "in_process_events_per_cpu_s": round(args.events / min(cpus)),
+        "in_process_events_per_s_best": round(args.events / min(walls)),
+        "in_process_events_per_cpu_s": round(args.events / statistics.median(cpus)),
+        "in_process_events_per_cpu_s_best": round(args.events / min(cpus)),
+        "rounds": args.rounds,
         "events": args.events,
         "queue_messages": args.queue_messages,
         "queue_host_events_per_s": round(args.queue_messages / host),
         "queue_raw_events_per_s": round(args.queue_messages / raw),
         "queue_time_ratio": round(host / raw, 3),
+        "goals": {"in_process_events_per_s": ">= 150000 (median of the rounds)"},
     }
     print(json.dumps(result))
 

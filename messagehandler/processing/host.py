@@ -307,8 +307,9 @@ class ProcessingHost:
         queued = self._streams[key]
         try:
             while queued:
-                await self._act([queued[0]])
-                queued.popleft()
+                work = list(queued)
+                queued.clear()
+                await self._act(work)
         finally:
             if not queued:
                 del self._streams[key]

@@ -80,7 +80,8 @@ class Ledger:
         self.open_count -= 1
         self.dropped += 1
         self.unfreed += 1
-        self.wake()
+        if self.unfreed == 1:  # later ones find the host already woken: it takes them all at once
+            self.wake()
 
     def take_unfreed(self) -> int:
         count, self.unfreed = self.unfreed, 0

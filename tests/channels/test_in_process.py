@@ -72,6 +72,23 @@ async def test_receive_waits_for_a_publish() -> None:
     assert [m.delivery_count for m in received] == [1, 1, 1]
 
 
+async def test_waiting_receivers_get_each_envelope_once_and_the_other_waits_on() -> None:
+    channel = InProcessChannel()
+    first_waiter = asyncio.create_task(channel.receive(10, wait=timedelta(seconds=10)))
+    second_waiter = asyncio.create_task(channel.receive(10, wait=timedelta(seconds=10)))
+    await asyncio.sleep(0)
+    one, two = envelopes("o-1", 2)
+
+    await channel.publish([one])
+    done, pending = await asyncio.wait({first_waiter, second_waiter}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+    await channel.publish([two])
+    received = [m.envelope for task in (first_waiter, second_waiter) for m in await asyncio.wait_for(task, 5)]
+
+    assert [m.envelope for task in done for m in task.result()] == [one]
+    assert len(pending) == 1
+    assert sorted(e.id for e in received) == sorted([one.id, two.id])
+
+
 async def test_receive_gives_nothing_after_the_wait_and_honours_max_messages() -> None:
     channel = InProcessChannel()
     assert await channel.receive(wait=timedelta(milliseconds=10)) == []

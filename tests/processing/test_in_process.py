@@ -64,3 +64,24 @@ async def test_a_message_that_cannot_become_an_event_is_dropped_and_the_rest_are
         await eventually(lambda: host.stats.dropped == 3, what="all three to leave the host")
     assert [summary.event_id for summary in summaries] == [first.id, last.id]
     assert any(middle.id in record.getMessage() for record in caplog.records if record.levelname == "ERROR")
+
+
+async def test_a_host_with_little_room_frees_it_as_each_volatile_message_leaves(
+    serializer: JsonEventSerializer,
+) -> None:
+    """The settler is woken when the first message leaves and takes every one that left meanwhile."""
+    channel = InProcessChannel()
+    sent = readings(serializer, *((f"s{n}", float(n)) for n in range(300)))
+    summaries: list[EventSummary] = []
+
+    async def act(outcome: ActionableContext[EventSummary]) -> None:
+        summaries.append(outcome.message)
+
+    source = channel_source(channel, batch_size=3, wait=timedelta(milliseconds=10))
+    host = ProcessingHost(source, serializer, max_in_flight=4, action_concurrency=2).add(SummaryQuery(), act)
+    async with host:
+        await channel.publish(sent)
+        await eventually(lambda: host.stats.dropped == len(sent), what="every message to leave the host")
+        await host.idle()
+        assert host.in_flight == 0
+    assert [summary.event_id for summary in summaries] == [envelope.id for envelope in sent]
