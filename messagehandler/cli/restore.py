@@ -54,18 +54,16 @@ async def _restore(
 ) -> int:
     record_type = projection.builds()
     total = await count_streams(source, [args.stream_type])
-    with bar(
-        err, total=total, unit="streams", desc=f"restoring {args.stream_type}", enabled=not args.no_progress
-    ) as shown:
-        records = await Projector(counting(source, shown), projection).restore(
-            record_type, args.stream_type, bad_rows=bad_rows
-        )
     index: SqliteSearchIndex[Any] = SqliteSearchIndex(record_type, args.index)
     try:
-        await index.upsert(records)
+        with bar(
+            err, total=total, unit="streams", desc=f"restoring {args.stream_type}", enabled=not args.no_progress
+        ) as shown:
+            return await Projector(counting(source, shown), projection).restore_into(
+                index, record_type, args.stream_type, bad_rows=bad_rows
+            )
     finally:
         await index.close()
-    return len(records)
 
 
 async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: TextIO) -> int:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Sequence
-from typing import Any, TypeVar, overload
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from typing import Any, Protocol, TypeVar, overload
 
 from messagehandler.events.event import Event
 from messagehandler.eventsource.bad_rows import SkipBadRows, load_failed
@@ -15,6 +15,16 @@ from messagehandler.projections.projection import Projection
 R = TypeVar("R")
 
 ProjectionLike = Projection[Any] | type[Projection[Any]]
+
+DEFAULT_BATCH = 1_000
+
+
+class RecordSink(Protocol[R]):
+    """Where `Projector.restore_into` writes records as it goes; every `SearchIndex` is one."""
+
+    async def upsert(self, records: Mapping[str, R]) -> None: ...
+
+    async def get(self, id: str) -> R | None: ...
 
 
 def instantiate(projections: Sequence[ProjectionLike]) -> list[Projection[Any]]:
@@ -108,12 +118,62 @@ class Projector:
                 return None
             return builder.project(None, events, stream_id, make)
         records: dict[str, R] = {}
-        if bad_rows is None:
-            streams = self.source.read_type(stream_type)
-        else:
-            streams = self.source.read_type(stream_type, bad_rows=bad_rows)
-        await project_streams(builder, streams, records, make)
+        await project_streams(builder, self._streams(stream_type, bad_rows), records, make)
         return records
+
+    async def restore_into(
+        self,
+        sink: RecordSink[R],
+        record_type: type[R],
+        stream_type: str,
+        *,
+        factory: Factory[R] | None = None,
+        bad_rows: SkipBadRows | None = None,
+        batch: int = DEFAULT_BATCH,
+    ) -> int:
+        """Restore every stream of a type straight into `sink`, `batch` records per upsert; returns how many.
+
+        Unlike `restore`, no record is kept once written, so memory holds one batch of records (and
+        the ids written), however large the read model: a stream arrives whole, so its record is final.
+
+        Raises:
+            UnreadableEventError: a stored row cannot be read, naming it; with a `bad_rows` policy
+                its stream gets no record instead, and the row is reported to the policy. Batches
+                written before the error stay written.
+            ServiceUnavailableError: the store could not be read; retry later.
+
+        Example:
+            >>> async with SqliteSearchIndex(Summary, "summaries.db") as index:
+            ...     count = await projector.restore_into(index, Summary, "Organization")
+        """
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        builder = self.builder(record_type)
+        make = factory if factory is not None else builder.default_factory
+        project = builder.project
+        pending: dict[str, R] = {}
+        written: set[str] = set()
+        async for stream in self._streams(stream_type, bad_rows):
+            stream_id = stream.stream_id
+            before = pending.get(stream_id)
+            if before is None and stream_id in written:
+                before = await sink.get(stream_id)  # a source that splits a stream: continue its record
+            record = project(before, stream.events, stream_id, make)
+            if record is not None:
+                pending[stream_id] = record
+                if len(pending) >= batch:
+                    await sink.upsert(pending)
+                    written.update(pending)
+                    pending = {}
+        if pending:
+            await sink.upsert(pending)
+            written.update(pending)
+        return len(written)
+
+    def _streams(self, stream_type: str, bad_rows: SkipBadRows | None) -> AsyncIterator[EventStream]:
+        if bad_rows is None:
+            return self.source.read_type(stream_type)
+        return self.source.read_type(stream_type, bad_rows=bad_rows)
 
     def invoke(self, record: R, event: Event) -> R:
         """`record` after `event`: the real-time path (fetch the record, invoke, store it again)."""

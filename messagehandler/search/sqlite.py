@@ -2,7 +2,7 @@
 
 Records are stored as JSON next to an FTS5 table over their text fields, ranked with FTS5's BM25.
 SQLite calls are blocking, so every operation runs in a worker thread (`asyncio.to_thread`) behind
-one lock; an upsert of many records is one transaction, so a restore of 50,000 records is one commit.
+one lock; an upsert of many records is one transaction of a few `executemany` statements.
 """
 
 from __future__ import annotations
@@ -71,24 +71,44 @@ class SqliteSearchIndex(Generic[R]):
             raise _search_error(error) from error
 
     async def upsert(self, records: Mapping[str, R]) -> None:
+        """Insert or replace every record, in one transaction of a few `executemany` statements.
+
+        Rows are numbered here, so nothing is read back per record; only ids the index already
+        holds have their full-text rows deleted, and a fresh index is not searched for them at all.
+        """
         dump = self._codec.dump
-        rows = []
+        fields = self.fields
+        ids: list[str] = []
+        bodies: list[str] = []
+        texts: list[tuple[str, ...]] = []
         for stream_id, record in records.items():
             data = dump(record)
-            texts = [text_of(data.get(name)) for name in self.fields]
-            rows.append((stream_id, json.dumps(data, separators=(",", ":")), texts))
+            ids.append(stream_id)
+            bodies.append(json.dumps(data, separators=(",", ":")))
+            texts.append(tuple(text_of(data.get(name)) for name in fields))
 
         def write(db: sqlite3.Connection) -> None:
             with db:
-                db.execute("BEGIN")
-                for stream_id, body, texts in rows:
-                    (rowid,) = db.execute(
-                        "INSERT INTO records(id, body) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body "
-                        "RETURNING rowid",
-                        (stream_id, body),
-                    ).fetchone()
-                    db.execute("DELETE FROM records_text WHERE rowid = ?", (rowid,))
-                    db.execute(self._insert_text, (rowid, *texts))
+                db.execute("BEGIN IMMEDIATE")
+                stored = _stored_rowids(db, ids)
+                (last,) = db.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()
+                added: list[tuple[int, str, str]] = []
+                replaced: list[tuple[str, int]] = []
+                text_rows: list[tuple[object, ...]] = []
+                for stream_id, body, text in zip(ids, bodies, texts, strict=True):
+                    rowid = stored.get(stream_id)
+                    if rowid is None:
+                        last += 1
+                        rowid = last
+                        added.append((rowid, stream_id, body))
+                    else:
+                        replaced.append((body, rowid))
+                    text_rows.append((rowid, *text))
+                db.executemany("INSERT INTO records(rowid, id, body) VALUES (?, ?, ?)", added)
+                if replaced:
+                    db.executemany("UPDATE records SET body = ? WHERE rowid = ?", replaced)
+                    db.executemany("DELETE FROM records_text WHERE rowid = ?", [(rowid,) for _, rowid in replaced])
+                db.executemany(self._insert_text, text_rows)
 
         await self._run(write)
 
@@ -136,6 +156,22 @@ class SqliteSearchIndex(Generic[R]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _stored_rowids(db: sqlite3.Connection, ids: list[str]) -> dict[str, int]:
+    """The rowids of those of `ids` the index already holds; no lookup at all while it is empty."""
+    if db.execute("SELECT 1 FROM records LIMIT 1").fetchone() is None:
+        return {}
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), _IDS_PER_LOOKUP):
+        chunk = ids[start : start + _IDS_PER_LOOKUP]
+        marks = ", ".join("?" * len(chunk))
+        found.update(db.execute(f"SELECT id, rowid FROM records WHERE id IN ({marks})", chunk))  # noqa: S608
+    return found
+
+
+_IDS_PER_LOOKUP = 500
+"""Below SQLite's smallest limit on parameters per statement (999 before 3.32)."""
 
 
 def _search_error(error: sqlite3.Error) -> SearchIndexError:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from messagehandler import EventSource
+from messagehandler import EventSource, InMemoryEventSource
 from messagehandler.eventsource.positions import DEFAULT_MARGIN
 from messagehandler.projections import DurableReadModel, FileCheckpointStore, Projector
 from messagehandler.testing import recorded
+from messagehandler.testing.bad_rows import Counted
 from samples.organization import OrganizationRegistered, OrganizationRenamed
 from samples.organization.search import SearchEntry, SearchEntryProjection
 
@@ -20,6 +21,17 @@ async def register(source: EventSource, stream_id: str, renames: int = 0) -> Non
         OrganizationRenamed(name=f"{stream_id}-{i}") for i in range(renames)
     ]
     await source.append(ORG, stream_id, 0, recorded(ORG, stream_id, events))
+
+
+async def with_a_broken_stream() -> InMemoryEventSource:
+    """acme and zeta are fine; broken's version 2 is stored but cannot be read back."""
+    store = InMemoryEventSource()
+    store.registry.register(Counted)
+    await register(store, "acme", renames=1)
+    broken = [OrganizationRegistered(name="broken"), Counted.model_construct(count=-1)]
+    await store.append(ORG, "broken", 0, recorded(ORG, "broken", broken))
+    await register(store, "zeta")
+    return store
 
 
 async def rename(source: EventSource, stream_id: str, version: int, name: str) -> None:

@@ -8,23 +8,13 @@ import pytest
 
 from messagehandler import InMemoryEventSource, SerializationError, SkipBadRows, UnreadableEventError
 from messagehandler.projections import Projector
-from messagehandler.testing import recorded
-from messagehandler.testing.bad_rows import Counted
-from samples.organization import OrganizationRegistered
 from samples.organization.search import SearchEntry, SearchEntryProjection
-from tests.projections.support import ORG, model, register
+from tests.projections.support import ORG, model, with_a_broken_stream
 
 
 @pytest.fixture
 async def source() -> InMemoryEventSource:
-    """acme and zeta are fine; broken's version 2 is stored but cannot be read back."""
-    store = InMemoryEventSource()
-    store.registry.register(Counted)
-    await register(store, "acme", renames=1)
-    broken = [OrganizationRegistered(name="broken"), Counted.model_construct(count=-1)]
-    await store.append(ORG, "broken", 0, recorded(ORG, "broken", broken))
-    await register(store, "zeta")
-    return store
+    return await with_a_broken_stream()
 
 
 async def test_a_restore_stops_at_an_unreadable_row_naming_it(source: InMemoryEventSource) -> None:

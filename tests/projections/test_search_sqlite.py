@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,62 @@ async def test_a_locked_database_is_worth_retrying(tmp_path: Path) -> None:
         finally:
             other.close()
         assert isinstance(raised.value, ServiceUnavailableError)
+
+
+def text_rows(path: Path) -> tuple[int, int, int]:
+    """Records, full-text rows, and full-text rows whose rowid names no record."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        (records,) = db.execute("SELECT count(*) FROM records").fetchone()
+        (texts,) = db.execute("SELECT count(*) FROM records_text").fetchone()
+        (orphans,) = db.execute(
+            "SELECT count(*) FROM records_text WHERE rowid NOT IN (SELECT rowid FROM records)"
+        ).fetchone()
+    return records, texts, orphans
+
+
+def named(prefix: str, ids: range) -> dict[str, SearchEntry]:
+    return {f"org{n:05d}": SearchEntry(id=f"org{n:05d}", name=f"{prefix} {n}") for n in ids}
+
+
+async def test_upserts_over_many_records_keep_exactly_one_text_row_per_record(tmp_path: Path) -> None:
+    """More ids than one lookup statement holds, new and known ones mixed, after a delete freed the last row."""
+    path = tmp_path / "index.db"
+    async with SqliteSearchIndex(SearchEntry, path) as index:
+        await index.upsert(named("Acme", range(1200)))
+        await index.delete(["org01199"])
+        await index.upsert({**named("Globex", range(600, 1200)), **named("Initech", range(1200, 1500))})
+
+        assert await index.count() == 1500
+        assert text_rows(path) == (1500, 1500, 0)
+        assert {hit.id for hit in await index.search("acme", top=2000)} == {f"org{n:05d}" for n in range(600)}
+        assert {hit.id for hit in await index.search("globex", top=2000)} == {f"org{n:05d}" for n in range(600, 1200)}
+        assert [hit.id for hit in await index.search("initech 1499")] == ["org01499"]
+        assert await index.get("org01199") == SearchEntry(id="org01199", name="Globex 1199")
+
+
+async def test_two_indexes_on_one_file_number_their_rows_without_clashing(tmp_path: Path) -> None:
+    path = tmp_path / "index.db"
+    async with SqliteSearchIndex(SearchEntry, path) as first, SqliteSearchIndex(SearchEntry, path) as second:
+        for start in range(0, 400, 100):
+            await first.upsert(named("Acme", range(start, start + 50)))
+            await second.upsert(named("Globex", range(start + 50, start + 100)))
+
+        assert text_rows(path) == (400, 400, 0)
+        assert len(await first.search("globex", top=1000)) == 200
+        assert len(await second.search("acme", top=1000)) == 200
+
+
+async def test_only_records_already_held_have_their_text_rows_deleted() -> None:
+    """A restore into a fresh index deletes nothing; a later upsert deletes the text rows it replaces."""
+    async with SqliteSearchIndex(SearchEntry) as index:
+        statements: list[str] = []
+        index._db.set_trace_callback(statements.append)  # the statements run are what this test is about
+
+        await index.upsert(named("Acme", range(300)))
+        on_fresh = [s for s in statements if s.startswith("DELETE")]
+        statements.clear()
+        await index.upsert({**named("Globex", range(250, 300)), **named("Initech", range(300, 400))})
+
+        assert on_fresh == []
+        assert len([s for s in statements if s.startswith("DELETE FROM records_text")]) == 50
+        assert len([s for s in statements if s.startswith("SELECT id, rowid FROM records")]) == 1
