@@ -40,4 +40,5 @@ def test_the_log_keeps_paths_and_queries_unquoted_and_can_be_cleared() -> None:
 
     assert (log.requests[0].path, log.requests[0].query) == ("/Events()", "$filter=RowKey ge 'a'")
     log.clear()
-    assert log.count == 0 and log.kinds() == []
+    assert log.count == 0
+    assert log.kinds() == []
