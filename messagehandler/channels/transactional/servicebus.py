@@ -26,6 +26,7 @@ from messagehandler.channels.errors import ChannelConfigurationError, EnvelopeTo
 from messagehandler.channels.protocol import ChannelKind
 from messagehandler.channels.transactional.servicebus_messages import to_message
 from messagehandler.channels.transactional.servicebus_receiver import ServiceBusChannelReceiver
+from messagehandler.channels.transactional.servicebus_sessions import ServiceBusSessionReceiver
 from messagehandler.extras import requires_extra
 
 with requires_extra("servicebus", "the Service Bus channel", ("azure.servicebus",)):
@@ -221,25 +222,35 @@ class ServiceBusChannel(AzureMessagingAdapter):
         *,
         prefetch_count: int = 0,
         max_lock_renewal: timedelta | None = None,
-    ) -> ServiceBusChannelReceiver:
+        max_sessions: int = 8,
+        session_idle: timedelta = timedelta(seconds=5),
+    ) -> ServiceBusChannelReceiver | ServiceBusSessionReceiver:
         """A peek-lock receiver of the queue, or of one subscription of the topic.
 
         Sharing the channel's connection, it is closed with the channel (or on its own before).
-        `max_lock_renewal` keeps renewing the locks of received messages for that long.
+        `max_lock_renewal` keeps renewing the locks of received messages for that long. Several
+        receivers (in several workers) of one entity are competing consumers: each message goes to
+        one of them. On a channel built with `sessions=True` the receiver is a session receiver
+        (`servicebus_sessions`): it holds up to `max_sessions` streams at a time, each one on one
+        worker only, and releases a session idle for `session_idle`.
         """
         if (self._entity_kind == "topic") != (subscription_name is not None):
             raise ChannelConfigurationError(
                 f"channel {self.name!r}: a topic is read through a subscription, a queue without one"
             )
+        where = (self._client, self._entity, subscription_name)
+        common: dict[str, Any] = {
+            "name": self.name,
+            "namespace": self._client.fully_qualified_namespace,
+            "secrets": self._secret_sources,
+        }
+        if self._sessions:
+            renewal = max_lock_renewal or timedelta(minutes=5)
+            return ServiceBusSessionReceiver(
+                *where, **common, max_sessions=max_sessions, session_idle=session_idle, max_lock_renewal=renewal
+            )
         return ServiceBusChannelReceiver(
-            self._client,
-            self._entity,
-            subscription_name,
-            name=self.name,
-            namespace=self._client.fully_qualified_namespace,
-            secrets=self._secret_sources,
-            prefetch_count=prefetch_count,
-            max_lock_renewal=max_lock_renewal,
+            *where, **common, prefetch_count=prefetch_count, max_lock_renewal=max_lock_renewal
         )
 
     async def _close(self) -> None:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from messagehandler.channels.azure_messaging import AzureMessagingAdapter
 from messagehandler.channels.envelope import CloudEvent
@@ -37,12 +37,54 @@ logger = logging.getLogger(__name__)
 NOT_A_CLOUD_EVENT = "NotACloudEvent"
 
 
+class Settler(Protocol):
+    """Whoever holds the link a delivery came on: a receiver, or one session of a session receiver."""
+
+    async def settle(
+        self, message: ServiceBusReceivedMessage, action: str, call: Callable[[ServiceBusReceiver], Awaitable[None]]
+    ) -> None: ...
+
+
+async def settle(
+    adapter: AzureMessagingAdapter,
+    sdk: ServiceBusReceiver,
+    message: ServiceBusReceivedMessage,
+    action: str,
+    call: Callable[[ServiceBusReceiver], Awaitable[None]],
+) -> None:
+    """Settle through the SDK receiver the message came on; a late or repeated settlement gets its own error."""
+    with adapter._errors(f"{action} message {message.message_id}"):
+        try:
+            await call(sdk)
+        except SdkMessageLockLostError:
+            raise MessageLockLostError(adapter.name, str(message.message_id), action) from None
+        except ValueError as error:  # the SDK's answer to a second settlement
+            raise ChannelError(
+                f"cannot {action} message {message.message_id} on channel {adapter.name!r}: {error}"
+            ) from None
+
+
+async def set_aside(
+    adapter: AzureMessagingAdapter, sdk: ServiceBusReceiver, message: ServiceBusReceivedMessage, error: Exception
+) -> None:
+    """Dead-letter a message that is no CloudEvent; when that fails, it comes back when its lock expires."""
+    logger.warning("channel %r: dead-lettering message %s: %s", adapter.name, message.message_id, error)
+    try:
+        with adapter._errors(f"dead-letter message {message.message_id}"):
+            await sdk.dead_letter_message(message, reason=NOT_A_CLOUD_EVENT, error_description=str(error))
+    except ChannelError as failure:
+        logger.warning(
+            "channel %r: could not dead-letter message %s; it comes back when its lock expires: %s",
+            adapter.name,
+            message.message_id,
+            failure,
+        )
+
+
 class ServiceBusDelivery:
     """One locked delivery; settle it once, before its lock expires."""
 
-    def __init__(
-        self, receiver: ServiceBusChannelReceiver, message: ServiceBusReceivedMessage, envelope: CloudEvent
-    ) -> None:
+    def __init__(self, receiver: Settler, message: ServiceBusReceivedMessage, envelope: CloudEvent) -> None:
         self._receiver = receiver
         self._message = message
         self._envelope = envelope
@@ -145,34 +187,16 @@ class ServiceBusChannelReceiver(AzureMessagingAdapter):
                 self._opened = True
 
     async def _set_aside(self, message: ServiceBusReceivedMessage, error: MalformedEnvelopeError) -> None:
-        logger.warning("channel %r: dead-lettering message %s: %s", self._name, message.message_id, error)
-        try:
-            with self._errors(f"dead-letter message {message.message_id}"):
-                await self._sdk.dead_letter_message(message, reason=NOT_A_CLOUD_EVENT, error_description=str(error))
-        except ChannelError as failure:
-            logger.warning(
-                "channel %r: could not dead-letter message %s; it comes back when its lock expires: %s",
-                self._name,
-                message.message_id,
-                failure,
-            )
+        await set_aside(self, self._sdk, message, error)
 
     async def settle(
         self,
         message: ServiceBusReceivedMessage,
         action: str,
-        settle: Callable[[ServiceBusReceiver], Awaitable[None]],
+        call: Callable[[ServiceBusReceiver], Awaitable[None]],
     ) -> None:
         """Settle a delivery through the SDK receiver; a late or repeated settlement gets its own error."""
-        with self._errors(f"{action} message {message.message_id}"):
-            try:
-                await settle(self._sdk)
-            except SdkMessageLockLostError:
-                raise MessageLockLostError(self._name, str(message.message_id), action) from None
-            except ValueError as error:  # the SDK's answer to a second settlement
-                raise ChannelError(
-                    f"cannot {action} message {message.message_id} on channel {self._name!r}: {error}"
-                ) from None
+        await settle(self, self._sdk, message, action, call)
 
     async def _close(self) -> None:
         if self._renewer is not None:

@@ -10,14 +10,15 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from proton import Condition, Delivery, Link, Message, symbol, timestamp, ulong
-from proton.handlers import MessagingHandler
+from proton import Condition, Delivery, Endpoint, Link, Message, symbol, timestamp, ulong
+from proton.handlers import EndpointStateHandler, MessagingHandler
 from proton.reactor import ApplicationEvent, Container, EventInjector
 
 from tests.support.amqp_broker.eventhub import EVENTHUB_MANAGEMENT_TYPE, ConsumerLink, EventHubs, send_event
@@ -28,6 +29,10 @@ CBS_NODE = "$cbs"
 MANAGEMENT_SUFFIX = "$management"
 DEAD_LETTER_SUFFIX = "/$deadletterqueue"
 LOCK_DURATION_MS = 60_000
+SESSION_FILTER = "com.microsoft:session-filter"
+SESSION_LOCKED_UNTIL = "com.microsoft:locked-until-utc"
+RENEW_SESSION_LOCK = "com.microsoft:renew-session-lock"
+_TICKS_AT_EPOCH = 621_355_968_000_000_000
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,13 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
         max_batch_size: int | None = None,
         token_status: int = 202,
         event_hubs: dict[str, int] | None = None,
+        session_lock_ms: int = LOCK_DURATION_MS,
     ) -> None:
         super().__init__(prefetch=0, auto_accept=False, auto_settle=False, peer_close_is_error=False)
+        self.handlers = [
+            _DeferringEndpoints(False, weakref.proxy(self)) if isinstance(h, EndpointStateHandler) else h
+            for h in self.handlers
+        ]
         self.max_message_size = max_message_size
         self.max_batch_size = max_batch_size
         self.token_status = token_status
@@ -88,6 +98,11 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
         self._state = _State()
         self._subscriptions: dict[str, list[str]] = defaultdict(list)
         self._refusals: dict[str, int] = {}
+        self.session_lock_ms = session_lock_ms
+        self._session_of: dict[Link, str] = {}
+        self.deferred: dict[Link, str | None] = {}
+        self._session_locks: dict[tuple[str, str], tuple[Link, float]] = {}
+        self.session_renewals: list[str] = []
         self._consumers: list[Link] = []
         self._sequence = 0
         self._event_hubs = EventHubs(dict(event_hubs or {}))
@@ -200,6 +215,10 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
         else:
             link.source.address = link.remote_source.address
             link.target.address = link.remote_target.address
+            wanted = _session_filter(link)
+            if wanted is not False:
+                self._attach_session(link, wanted if isinstance(wanted, str) else None)
+                return
             with self._changed:
                 self._event_hubs.attach(link, entity_of(link.remote_source.address))
                 self._changed.notify_all()
@@ -207,11 +226,20 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
             self._consumers.append(link)
 
     def on_link_closing(self, event: Any) -> None:
+        self.deferred.pop(event.link, None)
+        with self._changed:
+            session = self._session_of.pop(event.link, None)
+            address = entity_of(event.link.remote_source.address)
+            if session is not None and self._session_locks.get((address, session), (None,))[0] == event.link:
+                del self._session_locks[(address, session)]
+            self._changed.notify_all()
         if event.link in self._consumers:
             self._consumers.remove(event.link)
         with self._changed:
             self._event_hubs.detach(event.link)
         event.link.close()
+        if session is not None:
+            self._attach_waiting_sessions()
 
     def on_sendable(self, event: Any) -> None:
         self._pump(event.link)
@@ -257,6 +285,7 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
                     self._sequence += 1
                     self._state.queues[queue].append(_Stored(message, self._sequence))
             self._changed.notify_all()
+        self._attach_waiting_sessions()
         for consumer in list(self._consumers):
             self._pump(consumer)
 
@@ -276,6 +305,8 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
             self._changed.notify_all()
             if operation == "READ" and kind == EVENTHUB_MANAGEMENT_TYPE and hub in self._event_hubs.partition_counts:
                 return {"status-code": 200, "status-description": "OK"}, self._event_hubs.properties(hub)
+            if operation == RENEW_SESSION_LOCK:
+                return self._renew_session(request)
         return {"status-code": 501, "statusCode": 501, "status-description": f"{operation} is not implemented"}, None
 
     def _reply(self, link: Link, request: Message, properties: dict[str, Any], body: Any = None) -> None:
@@ -289,6 +320,65 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
                 return
         raise RuntimeError(f"no reply link for {node!r}")
 
+    # --- sessions ------------------------------------------------------------------------------
+
+    def _attach_session(self, link: Link, wanted: str | None) -> None:
+        """Lock the session asked for, or the first one with messages that nobody holds (next available).
+
+        When none can be had, the attach waits unanswered, as Service Bus lets it wait, until a session
+        becomes free or the client gives up and detaches.
+        """
+        address = entity_of(link.remote_source.address)
+        now = time.monotonic()
+        with self._changed:
+            held = {
+                session
+                for (where, session), (_, until) in self._session_locks.items()
+                if where == address and until > now
+            }
+            if wanted is not None:
+                session = wanted if wanted not in held else None
+            else:
+                waiting = (stored.message.group_id for stored in self._state.queues[address])
+                session = next((group for group in waiting if group is not None and group not in held), None)
+            if session is not None:
+                self._session_locks[(address, session)] = (link, now + self.session_lock_ms / 1000)
+                self._session_of[link] = session
+            self._changed.notify_all()
+        if session is None:
+            self.deferred[link] = wanted
+            return
+        self.deferred.pop(link, None)
+        link.source.filter.put_map()
+        link.source.filter.enter()
+        link.source.filter.put_symbol(SESSION_FILTER)
+        link.source.filter.put_string(session)
+        link.source.filter.exit()
+        link.properties = {symbol(SESSION_LOCKED_UNTIL): _ticks(time.time() + self.session_lock_ms / 1000)}
+        self._consumers.append(link)
+        if link.state & Endpoint.LOCAL_ACTIVE == 0:
+            link.open()
+
+    def _attach_waiting_sessions(self) -> None:
+        for link, wanted in list(self.deferred.items()):
+            self._attach_session(link, wanted)
+
+    def _renew_session(self, request: Message) -> tuple[dict[str, Any], Any]:
+        session = str((request.body or {}).get("session-id"))
+        with self._changed:
+            self.session_renewals.append(session)
+            for (address, locked), (link, _) in list(self._session_locks.items()):
+                if locked == session:
+                    self._session_locks[(address, locked)] = (link, time.monotonic() + self.session_lock_ms / 1000)
+            self._changed.notify_all()
+        expiration = timestamp(int(time.time() * 1000) + self.session_lock_ms)
+        return {"status-code": 200, "statusCode": 200, "status-description": "OK"}, {"expiration": expiration}
+
+    def sessions(self) -> dict[str, str]:
+        """Which link's session is locked: session id -> the link's name."""
+        with self._changed:
+            return {session: link.name for (_, session), (link, _) in self._session_locks.items()}
+
     # --- outgoing transfers and their settlement -----------------------------------------------
 
     def _pump(self, link: Link) -> None:
@@ -299,12 +389,19 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
                 send_event(link, stored_event)
             return
         address = entity_of(link.remote_source.address)
+        session = self._session_of.get(link)
         while link.credit > 0:
             with self._changed:
                 queue = self._state.queues[address]
-                if not queue:
+                if session is not None:
+                    stored = next((s for s in queue if s.message.group_id == session), None)
+                    if stored is None:
+                        return
+                    queue.remove(stored)
+                elif not queue:
                     return
-                stored = queue.popleft()
+                else:
+                    stored = queue.popleft()
             message = stored.message
             message.delivery_count = stored.failed_deliveries
             message.durable = True
@@ -335,7 +432,7 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
                 self._refusals[outcome] -= 1
                 self._state.settlements.append(Settlement(address, stored.message.id, "refused", outcome))
                 stored.failed_deliveries += 1
-                self._state.queues[address].append(stored)
+                _requeue(self._state.queues[address], stored)
                 self._changed.notify_all()
                 delivery.local.condition = Condition("amqp:internal-error", f"the broker refused to {outcome} it")
                 delivery.update(Delivery.REJECTED)
@@ -352,7 +449,7 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
             )
             if outcome in ("released", "modified"):
                 stored.failed_deliveries += 1
-                self._state.queues[address].append(stored)
+                _requeue(self._state.queues[address], stored)
             elif outcome == "rejected":
                 self._state.queues[address + DEAD_LETTER_SUFFIX].append(stored)
             self._changed.notify_all()
@@ -369,6 +466,43 @@ def entity_of(address: str | None) -> str:
     if "://" in text:
         text = text.split("://", 1)[1].partition("/")[2]
     return text
+
+
+class _DeferringEndpoints(EndpointStateHandler):  # type: ignore[misc]
+    """Proton's endpoint handler, except that a link the broker defers (a session receiver waiting for a
+    session) is not opened right after `on_link_opening`."""
+
+    def on_link_remote_open(self, event: Any) -> None:
+        if self.is_local_uninitialised(event.link):
+            self.on_link_opening(event)
+            if event.link not in self.delegate.deferred and self.is_local_uninitialised(event.link):
+                event.link.open()
+        elif self.is_local_open(event.link):
+            self.on_link_opened(event)
+
+
+def _requeue(queue: deque[_Stored], stored: _Stored) -> None:
+    """Put a message back where it was: Service Bus keeps a released message's place (its sequence number)."""
+    index = next((n for n, other in enumerate(queue) if other.sequence_number > stored.sequence_number), len(queue))
+    queue.insert(index, stored)
+
+
+def _ticks(seconds: float) -> int:
+    """A time as .NET ticks (100 ns since 0001-01-01), the unit of `com.microsoft:locked-until-utc`."""
+    return _TICKS_AT_EPOCH + int(seconds * 10_000_000)
+
+
+def _session_filter(link: Link) -> str | bool | None:
+    """The session a receiving link asks for: an id, None for the next available one, False for no session."""
+    data = link.remote_source.filter
+    data.rewind()
+    if not data.next():
+        return False
+    filters = data.get_object()
+    if not isinstance(filters, dict) or SESSION_FILTER not in {str(key) for key in filters}:
+        return False
+    value = next(value for key, value in filters.items() if str(key) == SESSION_FILTER)
+    return None if value is None else str(value)
 
 
 def _links_of(session: Any) -> Iterator[Link]:
