@@ -27,6 +27,7 @@ INTEGRATIONS = [
     ("messagehandler.processing", ("reactivex",), "processing"),
     ("messagehandler.processing.host", ("reactivex",), "processing"),
     ("messagehandler.worker.health", ("aiohttp",), "worker"),
+    ("messagehandler.functions", ("azure.functions",), "functions"),
     ("messagehandler.cache", ("lz4",), "cache"),
     ("messagehandler.cache", ("msgpack",), "cache"),
     ("messagehandler.testing.event_source", ("pytest_asyncio",), "testing"),

@@ -1,0 +1,1 @@
+"""An Azure Functions app (Python v2 programming model) on messagehandler's Functions adapters."""
