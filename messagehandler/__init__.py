@@ -5,7 +5,7 @@ atomically through an event source (`messagehandler.eventsource`), and the event
 `messagehandler.events`.
 """
 
-from messagehandler.domain import EventSourced, applies
+from messagehandler.domain import EventSourced, SnapshotDefinitionError, SnapshotPolicy, applies
 from messagehandler.errors import (
     AccessDeniedError,
     ConcurrencyError,
@@ -39,13 +39,23 @@ from messagehandler.events import (
     message_context,
 )
 from messagehandler.eventsource import EventSource, EventStream, InMemoryEventSource, InvalidKeyError, SkipBadRows
-from messagehandler.repository import AggregateRepository, IdentityConflictError, retry_on_conflict
+from messagehandler.repository import (
+    AccessStrategy,
+    AggregateRepository,
+    Cached,
+    FullReplay,
+    IdentityConflictError,
+    Snapshots,
+    retry_on_conflict,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AccessDeniedError",
+    "AccessStrategy",
     "AggregateRepository",
+    "Cached",
     "ConcurrencyError",
     "ConfigurationError",
     "DuplicateEventTypeError",
@@ -57,6 +67,7 @@ __all__ = [
     "EventSourced",
     "EventStream",
     "EventTypeRegistry",
+    "FullReplay",
     "HandlerDefinitionError",
     "IdentityConflictError",
     "InMemoryEventSource",
@@ -74,6 +85,9 @@ __all__ = [
     "ServiceError",
     "ServiceUnavailableError",
     "SkipBadRows",
+    "SnapshotDefinitionError",
+    "SnapshotPolicy",
+    "Snapshots",
     "StreamIntegrityError",
     "UnknownEventTypeError",
     "UnreadableEventError",

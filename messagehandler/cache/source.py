@@ -27,6 +27,7 @@ from messagehandler.events.serialization import EventSerializer, JsonEventSerial
 from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, settle, unreadable
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.protocol import EventStream
+from messagehandler.eventsource.snapshots import Snapshot
 
 _Location = tuple[int, int, int, int]
 """segment position in the manifest, page offset, first row in the page, number of rows."""
@@ -65,7 +66,16 @@ class CacheEventSource:
     def reader(self) -> CacheReader:
         return self._reader
 
-    async def append(self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]) -> None:
+    async def append(
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        version_known: bool = False,
+        snapshot: Snapshot | None = None,
+    ) -> None:
         raise ReadOnlyCacheError(f"the cache at {self.path} is read-only: append to the event store instead")
 
     def _index(self) -> dict[str, dict[str, list[_Location]]]:

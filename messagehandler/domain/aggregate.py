@@ -7,10 +7,13 @@ learned goes into the event.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
+
+from pydantic import BaseModel
 
 from messagehandler.domain.handlers import (
     APPLY,
@@ -19,6 +22,7 @@ from messagehandler.domain.handlers import (
     defining_locals,
     table_at_definition,
 )
+from messagehandler.domain.snapshots import SnapshotDefinitionError, SnapshotPolicy
 from messagehandler.errors import (
     EventAlreadyEmittedError,
     MissingHandlerError,
@@ -29,6 +33,8 @@ from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
 
 E = TypeVar("E", bound=Event)
+
+_UNCOPIED = frozenset({"_pending", "_history"})
 
 
 class EventSourced:
@@ -42,12 +48,19 @@ class EventSourced:
     """
 
     __stream_type__: ClassVar[str] = "EventSourced"
+    __snapshots__: ClassVar[SnapshotPolicy | None] = None
     __handlers__: ClassVar[HandlerTable | None] = None
     __definition_locals__: ClassVar[dict[str, Any] | None] = None
 
-    def __init_subclass__(cls, *, stream_type: str | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls, *, stream_type: str | None = None, snapshots: SnapshotPolicy | None = None, **kwargs: Any
+    ) -> None:
         super().__init_subclass__(**kwargs)
         cls.__stream_type__ = stream_type if stream_type is not None else cls.__name__
+        if snapshots is not None:
+            if not isinstance(snapshots, SnapshotPolicy):
+                raise SnapshotDefinitionError(f"snapshots= takes a SnapshotPolicy, got {snapshots!r}")
+            cls.__snapshots__ = snapshots
         cls.__definition_locals__ = defining_locals(1)
         cls.__handlers__ = table_at_definition(cls, cls.__definition_locals__, APPLY)
 
@@ -81,7 +94,11 @@ class EventSourced:
 
     @property
     def history(self) -> tuple[Event, ...]:
-        """Committed events in version order: the ones restored plus the ones committed since."""
+        """The committed events this object applied, in version order: the ones restored plus the ones committed since.
+
+        An aggregate restored from a snapshot or taken from a state cache (see `messagehandler.repository.access`)
+        lists only the events applied after that state; the earlier ones were never loaded.
+        """
         return tuple(self._history)
 
     @classmethod
@@ -164,6 +181,66 @@ class EventSourced:
             stream=stream,
             version=meta.version,
         )
+
+    def snapshot_state(self) -> BaseModel:
+        """The state a snapshot keeps: by default the policy's state model, built from the attributes it names.
+
+        Raises:
+            SnapshotDefinitionError: the class declares no snapshot policy, or holds attributes its state
+                model does not name (they would not be restored).
+        """
+        return self.snapshot_policy().capture(self)
+
+    def restore_snapshot_state(self, state: BaseModel) -> None:
+        """Take the state a snapshot kept: by default, set each attribute the state model names."""
+        self.snapshot_policy().restore(self, state)
+
+    def restore_snapshot(self, state: BaseModel, version: int) -> None:
+        """Start this new, empty aggregate from a snapshot's state at `version`; later events follow with `restore_from`."""
+        if self._version or self._pending:
+            raise StreamIntegrityError(
+                f"{self.__stream_type__}/{self._id} is at version {self._version}: restore a snapshot into a new "
+                "aggregate only",
+                stream=f"{self.__stream_type__}/{self._id}",
+            )
+        self.restore_snapshot_state(state)
+        self._version = version
+
+    @classmethod
+    def snapshot_policy(cls) -> SnapshotPolicy:
+        """The snapshot policy the class declares.
+
+        Raises:
+            SnapshotDefinitionError: it declares none.
+        """
+        policy = cls.__snapshots__
+        if policy is None:
+            raise SnapshotDefinitionError(
+                f"{cls.__qualname__} declares no snapshot policy: class {cls.__name__}(EventSourced, "
+                "snapshots=SnapshotPolicy(State, every=N))"
+            )
+        return policy
+
+    def detached(self) -> Self:
+        """An independent copy of the committed state, without history: what a state cache keeps and hands out.
+
+        The state is deep-copied, so commands on the copy never change the original; the history is
+        not copied at all (events are immutable, and a cached state needs none).
+
+        Raises:
+            StreamIntegrityError: the aggregate holds pending events (only committed state is copied).
+        """
+        if self._pending:
+            raise StreamIntegrityError(
+                f"{self.__stream_type__}/{self._id} holds {len(self._pending)} pending events: flush before copying",
+                stream=f"{self.__stream_type__}/{self._id}",
+            )
+        state = {name: value for name, value in vars(self).items() if name not in _UNCOPIED}
+        clone = object.__new__(type(self))
+        clone.__dict__.update(copy.deepcopy(state))
+        clone._pending = []
+        clone._history = []
+        return clone
 
     def commit(self) -> list[Event]:
         """Mark pending events as stored and return them; called by the repository after an append."""

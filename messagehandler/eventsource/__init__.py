@@ -24,6 +24,7 @@ from messagehandler.eventsource.limit_errors import (
 from messagehandler.eventsource.limits import DEFAULT_LIMITS, TableLimits
 from messagehandler.eventsource.memory import InMemoryEventSource
 from messagehandler.eventsource.protocol import EventSource, EventStream
+from messagehandler.eventsource.snapshots import Snapshot, SnapshotSource
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -35,6 +36,8 @@ __all__ = [
     "LifecycleRecord",
     "PropertyTooLargeError",
     "SkipBadRows",
+    "Snapshot",
+    "SnapshotSource",
     "StreamArchivedError",
     "StreamDeletedError",
     "StreamLifecycle",

@@ -11,6 +11,7 @@ from the JSON the SDK sends plus a generous per-operation allowance for the mult
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
@@ -21,11 +22,14 @@ from messagehandler.events.event import Event
 from messagehandler.eventsource.limit_errors import (
     EntityTooLargeError,
     PropertyTooLargeError,
+    TableLimitError,
     TooManyEntitiesError,
     TooManyPropertiesError,
     TransactionTooLargeError,
     VersionLimitError,
 )
+
+_log = logging.getLogger("messagehandler.eventsource")
 
 MAX_VERSION = 2**31 - 1
 """The `Version` column is an Int32."""
@@ -146,6 +150,27 @@ def check_rows(
     payload = TRANSACTION_OVERHEAD_BYTES + sum(OPERATION_OVERHEAD_BYTES + _json_bytes(e) for e in rows)
     if payload >= limits.transaction_bytes:
         raise TransactionTooLargeError(stream, payload, limits.transaction_bytes)
+
+
+def snapshot_fits(
+    stream: str,
+    entities: Sequence[dict[str, Any]],
+    snapshot_row: dict[str, Any],
+    limits: TableLimits = DEFAULT_LIMITS,
+    *,
+    outbox_row: dict[str, Any] | None = None,
+) -> bool:
+    """Whether a snapshot's row fits in the transaction of these rows; logged when it does not.
+
+    The events' rows are checked before (their failure is the append's); a snapshot that does not
+    fit is only left out, since loading replays the events instead.
+    """
+    try:
+        check_rows(stream, [*entities, snapshot_row], limits, outbox_row=outbox_row)
+    except (TableLimitError, UnstorableEventError) as error:
+        _log.warning("snapshot of %s at version %s left out of the append: %s", stream, snapshot_row["Version"], error)
+        return False
+    return True
 
 
 def _check_entity(stream: str, entity: dict[str, Any], limits: TableLimits) -> int:

@@ -22,12 +22,14 @@ from messagehandler.eventsource.appends import check_append
 from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, settle, unreadable
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.lifecycle import LifecycleRecord, archived_error
-from messagehandler.eventsource.limits import DEFAULT_LIMITS, TableLimits, check_rows, surely_within
+from messagehandler.eventsource.limits import DEFAULT_LIMITS, TableLimits, check_rows, snapshot_fits, surely_within
 from messagehandler.eventsource.memory_lifecycle import InMemoryLifecycle
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.outbox_rows import outbox_entity
 from messagehandler.eventsource.protocol import EventStream
 from messagehandler.eventsource.rows import BODY_CHUNK_CHARS, to_entity
+from messagehandler.eventsource.snapshot_rows import snapshot_entity
+from messagehandler.eventsource.snapshots import Snapshot
 
 _Row = tuple[EventMetadata, str]
 
@@ -55,6 +57,7 @@ class InMemoryEventSource(InMemoryLifecycle):
         self._outbox_enabled = outbox
         self._outbox: dict[str, dict[str, OutboxEntry]] = {}
         self._lifecycle: dict[str, dict[str, LifecycleRecord]] = {}
+        self._snapshots: dict[str, dict[str, Snapshot]] = {}
         self._tokens = 0
         self._last_stored_at = datetime.min.replace(tzinfo=UTC)
 
@@ -63,8 +66,20 @@ class InMemoryEventSource(InMemoryLifecycle):
         return self._serializer.registry
 
     async def append(
-        self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        version_known: bool = False,
+        snapshot: Snapshot | None = None,
     ) -> OutboxEntry | None:
+        """Store `events` after `expected_version` (see `EventSource.append`); the length of the stream decides.
+
+        A snapshot is kept when its row would fit Table Storage's limits beside the events', as it
+        would be there.
+        """
         check_append(stream_type, stream_id, expected_version, events)
         if not events:
             return None
@@ -88,6 +103,8 @@ class InMemoryEventSource(InMemoryLifecycle):
             stream.extend(rows)
         else:
             streams[stream_id] = rows
+        if snapshot is not None and self._snapshot_fits(stream_type, stream_id, events, bodies, snapshot):
+            self._snapshots.setdefault(stream_type, {})[stream_id] = snapshot
         return self._record_outbox(stream_type, stream_id, expected_version + 1, expected_version + len(rows))
 
     def _check_limits(
@@ -106,6 +123,24 @@ class InMemoryEventSource(InMemoryLifecycle):
         if self._outbox_enabled:
             outbox_row = outbox_entity(stream_type, stream_id, expected_version + 1, expected_version + len(events))
         check_rows(f"{stream_type}/{stream_id}", rows, limits, outbox_row=outbox_row)
+
+    def _snapshot_fits(
+        self, stream_type: str, stream_id: str, events: Sequence[Event], bodies: list[str], snapshot: Snapshot
+    ) -> bool:
+        if self._limits is None:
+            return True
+        rows = [
+            to_entity(stream_type, event, body, BODY_CHUNK_CHARS) for event, body in zip(events, bodies, strict=True)
+        ]
+        snapshot_row = snapshot_entity(stream_type, stream_id, snapshot, BODY_CHUNK_CHARS)
+        outbox_row = None
+        if self._outbox_enabled:
+            outbox_row = outbox_entity(stream_type, stream_id, 1, events[-1].metadata.version)
+        return snapshot_fits(f"{stream_type}/{stream_id}", rows, snapshot_row, self._limits, outbox_row=outbox_row)
+
+    async def read_snapshot(self, stream_type: str, stream_id: str) -> Snapshot | None:
+        validate_stream(stream_type, stream_id)
+        return self._snapshots.get(stream_type, {}).get(stream_id)
 
     def _record_outbox(self, stream_type: str, stream_id: str, first: int, last: int) -> OutboxEntry | None:
         if not self._outbox_enabled:

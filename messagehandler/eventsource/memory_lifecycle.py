@@ -18,6 +18,7 @@ from messagehandler.eventsource.lifecycle import (
 )
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.protocol import EventStream
+from messagehandler.eventsource.snapshots import Snapshot
 
 
 class InMemoryLifecycle:
@@ -27,6 +28,7 @@ class InMemoryLifecycle:
     _outbox: dict[str, dict[str, OutboxEntry]]
     _serializer: EventSerializer
     _lifecycle: dict[str, dict[str, LifecycleRecord]]
+    _snapshots: dict[str, dict[str, Snapshot]]
 
     async def archive(
         self, stream_type: str, stream_id: str, *, who: str | None = None, reason: str | None = None
@@ -55,6 +57,7 @@ class InMemoryLifecycle:
             return known
         record = self._record(stream_type, stream_id, StreamState.DELETED, who, reason)
         self._streams[stream_type].pop(stream_id, None)
+        self._snapshots.get(stream_type, {}).pop(stream_id, None)
         return record
 
     async def lifecycle(self, stream_type: str, stream_id: str) -> LifecycleRecord | None:

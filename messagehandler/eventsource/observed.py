@@ -10,6 +10,7 @@ from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.protocol import EventSource, EventStream
+from messagehandler.eventsource.snapshots import Snapshot, SnapshotSource
 
 
 class ObservedSource:
@@ -30,10 +31,29 @@ class ObservedSource:
     def registry(self) -> EventTypeRegistry:
         return self.inner.registry
 
+    def current(self) -> EventSource:
+        """The source serving this call, so a state cache keys entries by the store, not the wrapper."""
+        return self.inner
+
     async def append(
-        self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        version_known: bool = False,
+        snapshot: Snapshot | None = None,
     ) -> OutboxEntry | None:
-        return await self.inner.append(stream_type, stream_id, expected_version, events)
+        return await self.inner.append(
+            stream_type, stream_id, expected_version, events, version_known=version_known, snapshot=snapshot
+        )
+
+    async def read_snapshot(self, stream_type: str, stream_id: str) -> Snapshot | None:
+        """The inner source's snapshot; None when it keeps none."""
+        if not isinstance(self.inner, SnapshotSource):
+            return None
+        return await self.inner.read_snapshot(stream_type, stream_id)
 
     async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
         events = await self.inner.load(stream_type, stream_id, from_version=from_version)

@@ -16,6 +16,7 @@ from messagehandler.events.event import Event
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.outbox import OutboxEntry
+from messagehandler.eventsource.snapshots import Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,14 @@ class EventSource(Protocol):
         ...
 
     async def append(
-        self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        version_known: bool = False,
+        snapshot: Snapshot | None = None,
     ) -> OutboxEntry | None:
         """Store `events` atomically after `expected_version`, or raise `ConcurrencyError` and store nothing.
 
@@ -51,6 +59,14 @@ class EventSource(Protocol):
         The events must carry metadata for this stream with versions `expected_version + 1, ...`.
         Appending events whose ids are already stored at those versions succeeds without duplicates,
         so a flush retried after an ambiguous failure is safe.
+
+        `version_known` says the caller read the stream's event at `expected_version` in this unit of
+        work (the repository does, for every stream it loaded or stored): a store that detects
+        conflicts by creating the next version's row may then skip its check that the expected
+        version exists, the one thing creating that row cannot tell (appending after version 5 to a
+        stream of 3 events would leave a gap). `snapshot` is stored in the same transaction, when
+        the store keeps snapshots (`SnapshotSource`) and it fits; a snapshot that would not fit is
+        left out, logged, and the events are stored without it.
         """
         ...
 

@@ -130,6 +130,11 @@ def to_entity(partition: str, event: Event, body: str, chunk_chars: int) -> dict
     return entity
 
 
+def body_of(entity: Mapping[str, Any]) -> str:
+    """The text of `Body`, joined with its continuation columns `Body_1`, `Body_2`, ... when there are any."""
+    return text_of(entity[BODY]) if "Body_1" not in entity else _joined_body(entity)
+
+
 def _joined_body(entity: Mapping[str, Any]) -> str:
     """The chunks `Body`, `Body_1`, `Body_2`, ... joined in the order of their numbers, whatever the column order.
 
@@ -184,7 +189,7 @@ def from_entity(
     get = entity.get
     column = BODY
     try:
-        body = text_of(entity[BODY]) if "Body_1" not in entity else _joined_body(entity)
+        body = body_of(entity)
         column = EVENT_ID
         event_id = text_of(entity[EVENT_ID])
         column = "EventType"

@@ -36,6 +36,7 @@ from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.lifecycle import LifecycleRecord, StreamLifecycle
 from messagehandler.eventsource.outbox import Outbox, OutboxEntry
 from messagehandler.eventsource.protocol import EventSource, EventStream
+from messagehandler.eventsource.snapshots import Snapshot, SnapshotSource
 
 TenantSourceFactory = Callable[[str, EventTypeRegistry], EventSource]
 """Builds the source of one tenant, reading with the shared registry."""
@@ -122,7 +123,14 @@ class TenantScopedEventSource:
         return self.for_tenant(tenant_id)
 
     async def append(
-        self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        version_known: bool = False,
+        snapshot: Snapshot | None = None,
     ) -> OutboxEntry | None:
         """Append to the current tenant's stream.
 
@@ -139,7 +147,20 @@ class TenantScopedEventSource:
                     f"event {type(event).__event_type__!r} for stream {stream_type}/{stream_id} was emitted for "
                     f"tenant {emitted_for!r} and cannot be appended for tenant {tenant_id!r}; nothing was written"
                 )
-        return await source.append(stream_type, stream_id, expected_version, events)
+        return await source.append(
+            stream_type, stream_id, expected_version, events, version_known=version_known, snapshot=snapshot
+        )
+
+    async def read_snapshot(self, stream_type: str, stream_id: str) -> Snapshot | None:
+        """The snapshot of the current tenant's stream.
+
+        Raises:
+            ConfigurationError: the tenant's source keeps no snapshots.
+        """
+        source = self.current()
+        if not isinstance(source, SnapshotSource):
+            raise ConfigurationError(f"the current tenant's event source ({source!r}) keeps no snapshots")
+        return await source.read_snapshot(stream_type, stream_id)
 
     async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
         return await self.current().load(stream_type, stream_id, from_version=from_version)

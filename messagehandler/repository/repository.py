@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from messagehandler.domain.aggregate import EventSourced
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.memory import InMemoryEventSource
 from messagehandler.eventsource.protocol import EventSource
+from messagehandler.repository.access import AccessStrategy
+from messagehandler.repository.defaults import default_access
 
 A = TypeVar("A", bound=EventSourced)
 
@@ -52,14 +55,26 @@ class IdentityConflictError(MessageHandlerError):
 class AggregateRepository:
     """Gets aggregates from an event source and flushes their pending events back to it."""
 
-    def __init__(self, source: EventSource | None = None, *, dispatcher: Dispatcher | None = None) -> None:
+    def __init__(
+        self,
+        source: EventSource | None = None,
+        *,
+        dispatcher: Dispatcher | None = None,
+        access: Mapping[type[EventSourced], AccessStrategy] | None = None,
+    ) -> None:
         self.source: EventSource = source if source is not None else InMemoryEventSource()
         self.dispatcher = dispatcher
+        self.access: Mapping[type[EventSourced], AccessStrategy] = access if access is not None else {}
+        self._known: set[tuple[str, str]] = set()
         self._identity: dict[tuple[str, str], EventSourced] = {}
         self._offered: dict[int, Event] = {}  # per aggregate (by id): its last pending event when flush last ran
         weakref.finalize(self, _report_unflushed, self._identity, self._offered)
         self._registered: set[type[EventSourced]] = set()
         self.last_flush_committed: list[Event] = []
+
+    def _access(self, aggregate_type: type[EventSourced]) -> AccessStrategy:
+        strategy = self.access.get(aggregate_type)
+        return strategy if strategy is not None else default_access(aggregate_type)
 
     def _register(self, aggregate_type: type[EventSourced]) -> None:
         if aggregate_type not in self._registered:
@@ -69,7 +84,14 @@ class AggregateRepository:
     async def get(self, aggregate_type: type[A], id: str) -> A:
         """The aggregate as its events describe it; a new, empty one when its stream does not exist.
 
-        `aggregate_type(id)` must construct an empty aggregate.
+        `aggregate_type(id)` must construct an empty aggregate. It is loaded by the type's access
+        strategy (`access=`; by default `FullReplay`, or `Snapshots` when the type declares a snapshot
+        policy), once per unit of work.
+
+        Raises:
+            StreamDeletedError: the stream was deleted.
+            IdentityConflictError: the stream is already held in this unit of work as another type.
+            ServiceUnavailableError: the store could not be read; retry later.
         """
         stream_type = aggregate_type.__stream_type__
         key = (stream_type, id)
@@ -83,10 +105,9 @@ class AggregateRepository:
             return known
         validate_stream(stream_type, id)
         self._register(aggregate_type)
-        events = await self.source.load(stream_type, id)
-        aggregate = aggregate_type(id)
-        aggregate.restore_from(events)
+        aggregate = await self._access(aggregate_type).load(self.source, aggregate_type, id)
         self._identity[key] = aggregate
+        self._known.add(key)
         return aggregate
 
     def add(self, aggregate: EventSourced) -> None:
@@ -133,11 +154,29 @@ class AggregateRepository:
         return list(self.last_flush_committed)
 
     async def _store(self, aggregate: EventSourced) -> list[Event]:
-        pending = aggregate._pending
+        """Append the aggregate's pending events, with a snapshot when one is due: one request when it was loaded here.
+
+        The repository read the stream's event at the committed version when it loaded or last
+        stored the aggregate, so the append skips the source's existence check (`version_known`).
+        An aggregate brought in with `add` at a version above 0 was not read here and keeps the check.
+        """
+        key = (aggregate.__stream_type__, aggregate.id)
+        access = self._access(type(aggregate))
+        snapshot = access.snapshot(aggregate)
         entry: OutboxEntry | None = await self.source.append(
-            aggregate.__stream_type__, aggregate.id, aggregate.committed_version, pending
+            key[0],
+            aggregate.id,
+            aggregate.committed_version,
+            aggregate._pending,
+            version_known=key in self._known,
+            snapshot=snapshot,
         )
         committed = aggregate.commit()
+        self._known.add(key)
+        try:
+            await access.stored(self.source, aggregate)
+        except Exception:
+            logger.exception("the access strategy of %s/%s failed after its commit", key[0], aggregate.id)
         if self.dispatcher is not None:
             await self.dispatcher.dispatch(self.source, entry, committed)
         return committed

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
+from messagehandler.domain.aggregate import EventSourced
 from messagehandler.errors import ConcurrencyError
 from messagehandler.eventsource.protocol import EventSource
+from messagehandler.repository.access import AccessStrategy
 from messagehandler.repository.repository import AggregateRepository
 
 if TYPE_CHECKING:
@@ -24,18 +26,20 @@ async def retry_on_conflict(
     attempts: int = 3,
     backoff: float = 0.01,
     dispatcher: Dispatcher | None = None,
+    access: Mapping[type[EventSourced], AccessStrategy] | None = None,
 ) -> T:
     """Run `command` in a fresh unit of work and flush; on `ConcurrencyError` re-load and run it again.
 
     The command must do all its work through the repository it is given, so each attempt starts from
     the latest stored state. After `attempts` conflicts the last `ConcurrencyError` is raised. A flush
     that stored some aggregates before failing on another is not retried (re-running the command would
-    apply it twice to the ones stored); its error is raised at once.
+    apply it twice to the ones stored); its error is raised at once. `access` gives every attempt's
+    repository the same access strategies (a `Cached` state cache is caught up by each attempt's load).
     """
     if attempts < 1:
         raise ValueError(f"attempts must be >= 1, got {attempts}")
     for attempt in range(1, attempts + 1):
-        repository = AggregateRepository(source, dispatcher=dispatcher)
+        repository = AggregateRepository(source, dispatcher=dispatcher, access=access)
         result = await command(repository)
         try:
             await repository.flush()

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from messagehandler.domain.aggregate import EventSourced
 from messagehandler.errors import ConcurrencyError
 from messagehandler.events.event import Event
 from messagehandler.eventsource.protocol import EventSource
+from messagehandler.repository.access import AccessStrategy
 from messagehandler.repository.repository import AggregateRepository
 from messagehandler.sync.loop_thread import LoopThread
 
@@ -54,13 +55,20 @@ class SyncEventStore:
         make_source: builds the source; it runs on the private loop, so the SDK clients belong to it.
             May be a coroutine function.
         timeout: seconds a call may take before `TimeoutError` (default: no limit).
+        access: the access strategies of every unit of work (see `AggregateRepository`); a `Cached` state
+            cache is shared by all of them.
     """
 
     def __init__(
-        self, make_source: Callable[[], EventSource | Awaitable[EventSource]], *, timeout: float | None = None
+        self,
+        make_source: Callable[[], EventSource | Awaitable[EventSource]],
+        *,
+        timeout: float | None = None,
+        access: Mapping[type[EventSourced], AccessStrategy] | None = None,
     ) -> None:
         self._loop = LoopThread()
         self._timeout = timeout
+        self._access = access
 
         async def build() -> EventSource:
             made = make_source()
@@ -82,7 +90,7 @@ class SyncEventStore:
 
     def repository(self) -> SyncRepository:
         """A new unit of work on the store's source."""
-        return SyncRepository(self, AggregateRepository(self.source))
+        return SyncRepository(self, AggregateRepository(self.source, access=self._access))
 
     def retry_on_conflict(
         self, command: Callable[[SyncRepository], T], *, attempts: int = 3, backoff: float = 0.01

@@ -5,7 +5,8 @@
 - A pytest plugin (loaded automatically once the package is installed): the `azurite` fixture starts a
   private Azurite for the session, `azurite_table` gives each test a fresh table
   (`messagehandler.testing.plugin`, `messagehandler.testing.azurite`).
-- The contract suites as base classes (`messagehandler.testing.event_source`, `.outbox`, `.channel`),
+- The contract suites as base classes (`messagehandler.testing.event_source`, `.outbox`, `.snapshots`,
+  `.lifecycle`, `.channel`),
   so your own event source or channel proves itself against the same tests as the built-in ones; they
   need pytest and pytest-asyncio: install the `testing` extra.
 - `RequestLog` counts the requests an Azure SDK client sends (its `raw_request_hook`), for tests that

@@ -285,3 +285,28 @@ def test_an_aggregate_needs_a_non_empty_id() -> None:
 
 def test_repr_names_id_and_version() -> None:
     assert repr(registered()) == "<Organization id='acme' version=1>"
+
+
+def test_a_detached_copy_shares_nothing_mutable_and_keeps_no_history() -> None:
+    org = Organization("acme")
+    org.register("Acme")
+    org.commit()
+    org.tags = ["a"]  # type: ignore[attr-defined]
+
+    copy = org.detached()
+    copy.tags.append("b")  # type: ignore[attr-defined]
+
+    assert (copy.id, copy.version, copy.name, copy.committed_version) == ("acme", 1, "Acme", 1)
+    assert org.tags == ["a"]  # type: ignore[attr-defined]
+    assert copy.history == ()
+    assert len(org.history) == 1
+    copy.rename("Acme NV")
+    assert (org.name, org.pending_events) == ("Acme", ())
+
+
+def test_only_committed_state_can_be_detached() -> None:
+    org = Organization("acme")
+    org.register("Acme")
+
+    with pytest.raises(StreamIntegrityError, match="holds 1 pending events: flush before copying"):
+        org.detached()

@@ -27,3 +27,17 @@ async def test_reads_are_reported_and_a_bad_row_policy_reaches_the_inner_source(
     assert [len(events) for events in loads] == [2]
     assert policy.streams == ["C/bad"]
     await source.close()
+
+
+async def test_snapshots_pass_through_and_a_source_without_them_has_none() -> None:
+    from messagehandler.cache import CacheEventSource
+    from messagehandler.eventsource.snapshots import Snapshot
+
+    inner = InMemoryEventSource()
+    inner.registry.register(Counted)
+    snapshot = Snapshot(1, "schema", "{}")
+    await inner.append("C", "s", 0, recorded("C", "s", [Counted(count=1)]), snapshot=snapshot)
+
+    assert await ObservedSource(inner).read_snapshot("C", "s") == snapshot
+    assert ObservedSource(inner).current() is inner
+    assert await ObservedSource(CacheEventSource.__new__(CacheEventSource)).read_snapshot("C", "s") is None

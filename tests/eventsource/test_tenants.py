@@ -175,3 +175,24 @@ async def test_a_tenant_source_without_archive_and_delete_says_so() -> None:
     source = TenantScopedEventSource(lambda tenant, registry: CacheEventSource.__new__(CacheEventSource))
     with message_context(tenant_id="a"), pytest.raises(ConfigurationError, match="cannot archive or delete"):
         await source.archive("Customer", "c-1")
+
+
+async def test_snapshots_follow_the_tenant_of_the_context() -> None:
+    from messagehandler.cache import CacheEventSource
+    from messagehandler.eventsource.snapshots import Snapshot
+    from messagehandler.testing import recorded
+    from tests.personal.events import PlanChanged
+
+    source = TenantScopedEventSource(lambda tenant, registry: InMemoryEventSource(registry))
+    snapshot = Snapshot(1, "schema", "{}")
+    for tenant in ("a", "b"):
+        with message_context(tenant_id=tenant):
+            events = recorded("Customer", "c-1", [PlanChanged(plan="gold")], tenant_id=tenant)
+            await source.append("Customer", "c-1", 0, events, snapshot=snapshot if tenant == "a" else None)
+    with message_context(tenant_id="a"):
+        assert await source.read_snapshot("Customer", "c-1") == snapshot
+    with message_context(tenant_id="b"):
+        assert await source.read_snapshot("Customer", "c-1") is None
+    read_only = TenantScopedEventSource(lambda tenant, registry: CacheEventSource.__new__(CacheEventSource))
+    with message_context(tenant_id="a"), pytest.raises(ConfigurationError, match="keeps no snapshots"):
+        await read_only.read_snapshot("Customer", "c-1")

@@ -128,3 +128,23 @@ def test_a_source_that_cannot_be_built_stops_the_private_loop() -> None:
 def test_retry_needs_at_least_one_attempt(store: SyncEventStore) -> None:
     with pytest.raises(ValueError, match="attempts"):
         store.retry_on_conflict(lambda repository: None, attempts=0)
+
+
+def test_every_unit_of_work_shares_the_stores_state_cache(azurite_table: AzuriteTable) -> None:
+    from messagehandler import Cached
+    from messagehandler.testing import RequestLog
+
+    log = RequestLog()
+    cache = Cached()
+
+    def source() -> AzureTableStorageEventSource:
+        return AzureTableStorageEventSource.from_connection_string(
+            azurite_table.connection_string, azurite_table.name, raw_request_hook=log
+        )
+
+    with SyncEventStore(source, access={Organization: cache}) as store:
+        register(store.repository(), "acme", "Acme")
+        log.clear()
+        loaded = store.repository().get(Organization, "acme")
+
+    assert (loaded.name, cache.size, log.kinds()) == ("Acme", 1, ["query"])

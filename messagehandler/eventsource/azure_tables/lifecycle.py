@@ -39,6 +39,7 @@ from messagehandler.eventsource.lifecycle_rows import (
 )
 from messagehandler.eventsource.outbox_rows import FROM_VERSION, outbox_row_key
 from messagehandler.eventsource.rows import SOURCE_ID, VERSION, row_key, stream_end, text_of, version_of
+from messagehandler.eventsource.snapshot_rows import snapshot_row_key
 
 _RACE_ATTEMPTS = 8
 _BATCH = 100
@@ -188,7 +189,7 @@ class TableStreamLifecycle:
         raise unpublished(stream_type, stream_id, action)
 
     async def _remove_events(self, stream_type: str, partition: str, stream_id: str, record: LifecycleRecord) -> None:
-        """Delete every row of the stream but the tombstone and the end mark, 100 per transaction."""
+        """Delete every row of the stream but the tombstone and the end mark, 100 per transaction; then its snapshot."""
         params = {"pk": partition, "lo": row_key(stream_id, 1), "hi": stream_end(stream_id)}
         keep = {row_key(stream_id, 1), row_key(stream_id, record.last_version + 1)}
         action = f"delete the events of {record.stream}"
@@ -201,6 +202,8 @@ class TableStreamLifecycle:
                     ("delete", {"PartitionKey": partition, "RowKey": key}) for key in doomed[start : start + _BATCH]
                 ]
                 await self._client.submit_transaction(batch)
+            with contextlib.suppress(ResourceNotFoundError):
+                await self._client.delete_entity(partition, snapshot_row_key(stream_id))
 
     def _racing(self, stream_type: str, stream_id: str, action: str) -> ServiceError:
         return ServiceError(

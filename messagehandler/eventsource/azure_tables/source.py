@@ -48,7 +48,7 @@ from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, sett
 from messagehandler.eventsource.keys import RESERVED_PREFIX, validate_stream
 from messagehandler.eventsource.lifecycle import LifecycleRecord, StreamState, archived_error
 from messagehandler.eventsource.lifecycle_rows import RECORD_COLUMNS, is_lifecycle_row, record_from_row
-from messagehandler.eventsource.limits import DEFAULT_LIMITS, MAX_VERSION, check_rows, surely_within
+from messagehandler.eventsource.limits import DEFAULT_LIMITS, MAX_VERSION, check_rows, snapshot_fits, surely_within
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.outbox_rows import (
     FROM_VERSION,
@@ -74,6 +74,8 @@ from messagehandler.eventsource.rows import (
     to_entity,
     version_in,
 )
+from messagehandler.eventsource.snapshot_rows import snapshot_entity, snapshot_from_row, snapshot_row_key
+from messagehandler.eventsource.snapshots import Snapshot
 from messagehandler.redaction import describe_error
 
 _log = logging.getLogger(__name__)
@@ -245,11 +247,27 @@ class AzureTableStorageEventSource:
         return self._client
 
     async def append(
-        self, stream_type: str, stream_id: str, expected_version: int, events: Sequence[Event]
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        version_known: bool = False,
+        snapshot: Snapshot | None = None,
     ) -> OutboxEntry | None:
         """Store `events` in one entity group transaction after `expected_version`.
 
         Every error but `OutcomeUnknownError` means nothing of the append was stored.
+
+        The transaction creates the rows of the new versions, so a competing writer's rows make it
+        fail: that is the conflict check. With `version_known` (the repository read the event at
+        `expected_version` in this unit of work) the append is that one request; without it, a point
+        read first checks that the expected version exists, since creating version N + 1 of a
+        stream holding fewer events would succeed and leave a gap. An archived or deleted stream
+        holds a lifecycle row right after its last event, so a writer whose knowledge predates the
+        archive or delete collides with it like with a competing writer's row. `snapshot`, when given
+        and within the limits, is upserted as the stream's `$snapshot_` row in the same transaction.
 
         Raises:
             ConcurrencyError: another writer appended first; nothing was stored.
@@ -278,9 +296,18 @@ class AzureTableStorageEventSource:
         outbox_row = outbox_entity(partition, stream_id, first, last) if self._outbox else None
         if chunk_chars != BODY_CHUNK_CHARS or not surely_within(events, bodies, DEFAULT_LIMITS):
             check_rows(stream, entities, outbox_row=outbox_row)
+        tail: list[Any] = []
+        if snapshot is not None:
+            snapshot_row = snapshot_entity(partition, stream_id, snapshot, chunk_chars)
+            if snapshot_fits(stream, entities, snapshot_row, outbox_row=outbox_row):
+                tail.append(("upsert", snapshot_row, {"mode": UpdateMode.REPLACE}))
         with self._before_sending(stream):
             await self._ready()
-            if expected_version > 0 and not await self._row_exists(partition, stream_type, stream_id, expected_version):
+            if (
+                expected_version > 0
+                and not version_known
+                and not await self._row_exists(partition, stream_type, stream_id, expected_version)
+            ):
                 actual = await self._last_version(partition, stream_id, 1, stream_type)
                 raise ConcurrencyError(stream_type, stream_id, expected_version, actual)
         operations: list[Any] = [("create", entity) for entity in entities]
@@ -288,7 +315,7 @@ class AzureTableStorageEventSource:
         for _ in range(_OUTBOX_RACE_ATTEMPTS):
             try:
                 result = await self._client.submit_transaction(
-                    operations if outbox_operation is None else [*operations, outbox_operation]
+                    [*operations, *tail] if outbox_operation is None else [*operations, outbox_operation, *tail]
                 )
             except Exception as error:
                 failed = classify(error, event_rows=len(entities), with_outbox=outbox_row is not None)
@@ -302,7 +329,8 @@ class AzureTableStorageEventSource:
             _log.debug("appended %d events to %s, versions %d..%d", len(events), stream, first, last)
             if outbox_row is None:
                 return None
-            return OutboxEntry(stream_type, stream_id, outbox_operation[1][FROM_VERSION], last, result[-1]["etag"])
+            token = result[len(operations)]["etag"]
+            return OutboxEntry(stream_type, stream_id, outbox_operation[1][FROM_VERSION], last, token)
         raise ConcurrencyError(stream_type, stream_id, expected_version, None)
 
     @contextlib.contextmanager
@@ -539,6 +567,25 @@ class AzureTableStorageEventSource:
                     await prepare(((meta, body),))
                 events.append(deserialize(body, meta))
         return events
+
+    async def read_snapshot(self, stream_type: str, stream_id: str) -> Snapshot | None:
+        """The stream's `$snapshot_` row, one point read; None when there is none or it cannot be read.
+
+        A snapshot only saves replaying events, so a row that is not one (another tool wrote it, a
+        column is missing) is logged and ignored: the aggregate is replayed from its events.
+        """
+        validate_stream(stream_type, stream_id)
+        await self._ready()
+        partition = partition_key(stream_type, stream_id, self._shards)
+        with self._errors(f"read the snapshot of {stream_type}/{stream_id}"):
+            row = await self._get_entity(partition, snapshot_row_key(stream_id))
+        if row is None:
+            return None
+        try:
+            return snapshot_from_row(row)
+        except (KeyError, TypeError, ValueError) as error:
+            _log.warning("snapshot row of %s/%s is unreadable, ignored: %r", stream_type, stream_id, error)
+            return None
 
     async def archive(
         self, stream_type: str, stream_id: str, *, who: str | None = None, reason: str | None = None

@@ -1,0 +1,273 @@
+"""The `Snapshots` strategy on every event source: snapshot plus tail, a full replay whenever the snapshot cannot be trusted."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from messagehandler import (
+    AggregateRepository,
+    EventSource,
+    EventSourced,
+    FullReplay,
+    SnapshotDefinitionError,
+    SnapshotPolicy,
+)
+from messagehandler.domain.snapshots import snapshot_schema
+from messagehandler.eventsource.observed import ObservedSource
+from messagehandler.eventsource.snapshots import Snapshot, SnapshotSource
+from tests.repository.counter import COUNTER, Added, Counter, CounterState, Named, Plain
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def counted(source: EventSource, amounts: list[int], id: str = "c", *, one_flush_each: bool = True) -> None:
+    repository = AggregateRepository(source)
+    counter = await repository.get(Counter, id)
+    for amount in amounts:
+        counter.add(amount)
+        if one_flush_each:
+            await repository.flush()
+    await repository.flush()
+
+
+def observed(source: EventSource) -> tuple[ObservedSource, list[list[int]]]:
+    loads: list[list[int]] = []
+    return ObservedSource(source, on_load=lambda events: loads.append([e.metadata.version for e in events])), loads
+
+
+def snapshots(source: EventSource) -> SnapshotSource:
+    assert isinstance(source, SnapshotSource)
+    return source
+
+
+async def test_a_load_is_the_latest_snapshot_plus_the_events_after_it(event_source: EventSource) -> None:
+    await counted(event_source, list(range(1, 13)))
+    watched, loads = observed(event_source)
+
+    counter = await AggregateRepository(watched).get(Counter, "c")
+    replayed = await AggregateRepository(event_source, access={Counter: FullReplay()}).get(Counter, "c")
+
+    stored = await snapshots(event_source).read_snapshot(COUNTER, "c")
+    assert stored is not None
+    assert stored.version == 10
+    assert loads == [[10, 11, 12]]
+    assert (counter.version, counter.total, counter.count) == (12, sum(range(1, 13)), 12)
+    assert (replayed.version, replayed.total, replayed.count) == (counter.version, counter.total, counter.count)
+    assert [e.metadata.version for e in counter.history] == [11, 12]
+
+
+async def test_one_flush_crossing_the_threshold_carries_the_snapshot_of_its_last_version(
+    event_source: EventSource,
+) -> None:
+    await counted(event_source, [1, 2, 3], one_flush_each=False)
+    assert await snapshots(event_source).read_snapshot(COUNTER, "c") is None
+
+    await counted(event_source, [4, 5, 6, 7], one_flush_each=False)
+
+    stored = await snapshots(event_source).read_snapshot(COUNTER, "c")
+    assert stored is not None
+    assert stored.version == 7
+    assert CounterState.model_validate_json(stored.state) == CounterState(total=28, count=7)
+
+
+async def test_a_changed_aggregate_replays_instead_of_trusting_an_old_snapshot(event_source: EventSource) -> None:
+    await counted(event_source, list(range(1, 11)))
+
+    class Counter(EventSourced, stream_type=COUNTER, snapshots=SnapshotPolicy(CounterState, every=5)):  # new code
+        def __init__(self, id: str) -> None:
+            super().__init__(id)
+            self.total = 0
+            self.count = 0
+
+        def apply_added(self, event: Added) -> None:
+            self.total += 2 * event.amount  # what an event means changed
+            self.count += 1
+
+    watched, loads = observed(event_source)
+    changed = await AggregateRepository(watched).get(Counter, "c")
+
+    assert loads == [list(range(1, 11))]
+    assert (changed.total, changed.count) == (2 * sum(range(1, 11)), 10)
+    old = await snapshots(event_source).read_snapshot(COUNTER, "c")
+    assert old is not None
+    assert old.schema != snapshot_schema(Counter, Counter.snapshot_policy())
+
+
+async def test_a_snapshot_whose_state_no_longer_validates_is_replayed_over(
+    event_source: EventSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    await counted(event_source, [1, 2, 3])
+    schema = snapshot_schema(Counter, Counter.snapshot_policy())
+    repository = AggregateRepository(event_source)
+    counter = await repository.get(Counter, "c")
+    counter.add(4)
+    await event_source.append(
+        COUNTER, "c", 3, counter.pending_events, snapshot=Snapshot(4, schema, '{"total": "many"}')
+    )
+
+    with caplog.at_level(logging.WARNING, logger="messagehandler.repository"):
+        loaded = await AggregateRepository(event_source).get(Counter, "c")
+
+    assert (loaded.version, loaded.total) == (4, 10)
+    assert "no longer validates" in caplog.text
+
+
+async def test_a_predicate_decides_when_to_snapshot(event_source: EventSource) -> None:
+    class Big(
+        EventSourced, stream_type="Big", snapshots=SnapshotPolicy(CounterState, when=lambda c, pending: c.total > 100)
+    ):
+        def __init__(self, id: str) -> None:
+            super().__init__(id)
+            self.total = 0
+            self.count = 0
+
+        def apply_added(self, event: Added) -> None:
+            self.total += event.amount
+            self.count += 1
+
+    repository = AggregateRepository(event_source)
+    big = Big("b")
+    big.emit(Added(amount=60))
+    repository.add(big)
+    await repository.flush()
+    assert await snapshots(event_source).read_snapshot("Big", "b") is None
+
+    big.emit(Added(amount=60))
+    await repository.flush()
+
+    stored = await snapshots(event_source).read_snapshot("Big", "b")
+    assert stored is not None
+    assert stored.version == 2
+
+
+async def test_a_state_model_missing_an_attribute_is_refused_before_anything_is_written(
+    event_source: EventSource,
+) -> None:
+    class Leaky(EventSourced, stream_type="Leaky", snapshots=SnapshotPolicy(CounterState, every=1)):
+        def __init__(self, id: str) -> None:
+            super().__init__(id)
+            self.total = 0
+            self.count = 0
+            self.last_amount = 0  # not in CounterState: a restore would lose it
+
+        def apply_added(self, event: Added) -> None:
+            self.total += event.amount
+            self.count += 1
+            self.last_amount = event.amount
+
+    repository = AggregateRepository(event_source)
+    leaky = Leaky("l")
+    leaky.emit(Added(amount=1))
+    repository.add(leaky)
+
+    with pytest.raises(SnapshotDefinitionError, match="last_amount, which CounterState does not name"):
+        await repository.flush()
+
+    assert await event_source.load("Leaky", "l") == []
+
+
+async def test_an_aggregate_holding_personal_data_cannot_be_snapshotted(event_source: EventSource) -> None:
+    class State(BaseModel):
+        name: str = ""
+
+    class Patient(EventSourced, stream_type="Patient", snapshots=SnapshotPolicy(State, every=1)):
+        def __init__(self, id: str) -> None:
+            super().__init__(id)
+            self.name = ""
+
+        def apply_named(self, event: Named) -> None:
+            self.name = event.name
+
+    with pytest.raises(
+        SnapshotDefinitionError, match=r"Patient cannot be snapshotted: it holds personal data \(tests.Named\)"
+    ):
+        await AggregateRepository(event_source).get(Patient, "p")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({}, "either every=N or when=predicate"),
+        ({"every": 5, "when": lambda c, p: True}, "either every=N or when=predicate"),
+        ({"every": 0}, "every must be an int >= 1"),
+        ({"every": True}, "every must be an int >= 1"),
+    ],
+)
+def test_a_policy_must_say_when(arguments: dict[str, object], message: str) -> None:
+    with pytest.raises(SnapshotDefinitionError, match=message):
+        SnapshotPolicy(CounterState, **arguments)  # type: ignore[arg-type]
+
+
+def test_a_policy_state_is_a_pydantic_model() -> None:
+    with pytest.raises(SnapshotDefinitionError, match="pydantic model class"):
+        SnapshotPolicy(dict, every=1)  # type: ignore[arg-type]
+
+
+def test_snapshots_takes_a_policy_object() -> None:
+    with pytest.raises(SnapshotDefinitionError, match="takes a SnapshotPolicy"):
+
+        class Wrong(EventSourced, snapshots=5):  # type: ignore[arg-type]
+            pass
+
+
+async def test_a_type_without_a_policy_cannot_use_snapshots(event_source: EventSource) -> None:
+    from messagehandler import Snapshots
+
+    with pytest.raises(SnapshotDefinitionError, match="Plain declares no snapshot policy"):
+        await AggregateRepository(event_source, access={Plain: Snapshots()}).get(Plain, "p")
+
+
+def test_the_schema_is_the_same_in_every_process() -> None:
+    """Sets in the code are ordered by string hashing, which differs between processes; the schema must not."""
+    here = snapshot_schema(Counter, Counter.snapshot_policy())
+    code = (
+        "from messagehandler.domain.snapshots import snapshot_schema\n"
+        "from tests.repository.counter import Counter\n"
+        "print(snapshot_schema(Counter, Counter.snapshot_policy()))\n"
+    )
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(  # noqa: S603 - fixed arguments
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == here
+
+
+def test_the_schema_changes_with_the_state_model_and_the_policy_version() -> None:
+    class Wider(CounterState):
+        label: str = ""
+
+    base = snapshot_schema(Counter, Counter.snapshot_policy())
+
+    assert snapshot_schema(Counter, SnapshotPolicy(Wider, every=5)) != base
+    assert snapshot_schema(Counter, SnapshotPolicy(CounterState, every=5, version="2")) != base
+    assert snapshot_schema(Counter, SnapshotPolicy(CounterState, every=7)) == base
+
+
+async def test_a_source_without_snapshots_is_a_configuration_error() -> None:
+    from messagehandler import ConfigurationError, EventTypeRegistry
+
+    class NoSnapshots:
+        """Only what a load asks before it would read a snapshot."""
+
+        registry = EventTypeRegistry()
+
+    with pytest.raises(ConfigurationError, match="keeps no snapshots"):
+        await AggregateRepository(NoSnapshots()).get(Counter, "c")  # type: ignore[arg-type]
+
+
+def test_restoring_a_snapshot_needs_a_new_aggregate() -> None:
+    from messagehandler import StreamIntegrityError
+
+    counter = Counter("c")
+    counter.add(1)
+
+    with pytest.raises(StreamIntegrityError, match="restore a snapshot into a new aggregate only"):
+        counter.restore_snapshot(CounterState(total=5, count=1), 1)
