@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from messagehandler.eventsource.positions import TypePosition
 from messagehandler.projections.checkpoints import CheckpointStore
-from messagehandler.projections.durable import DurableReadModel, Opened
+from messagehandler.projections.durable import Opened
 from messagehandler.projections.errors import CorruptCheckpointError
 from messagehandler.search.protocol import SearchIndex
 
@@ -28,6 +29,24 @@ R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 SHORT_VERSION = 12
+
+
+class CheckpointedModel(Protocol[R]):
+    """What a live read model needs of its model: a `DurableReadModel` or a `MultiStreamReadModel`."""
+
+    name: str
+    version: str
+    store: CheckpointStore
+    records: dict[str, R]
+
+    @property
+    def position(self) -> TypePosition: ...
+
+    async def open(self) -> Opened: ...
+
+    async def catch_up(self) -> set[str]: ...
+
+    async def save(self) -> None: ...
 
 
 class IndexProvider(Protocol[R]):
@@ -93,14 +112,14 @@ async def live_index(store: CheckpointStore, name: str, indexes: IndexProvider[R
 
 
 class LiveReadModel(Generic[R]):
-    """A `DurableReadModel` kept in its own index per version, behind an alias; see the module docstring.
+    """A `DurableReadModel` (or `MultiStreamReadModel`) kept in its own index per version, behind an alias; see the module docstring.
 
     Give the durable model `salt=` the index schema's version when the index changes but the
     projection code does not: a new salt is a new version, built beside the live one.
     """
 
     def __init__(
-        self, name: str, model: DurableReadModel[R], indexes: IndexProvider[R], *, store: CheckpointStore | None = None
+        self, name: str, model: CheckpointedModel[R], indexes: IndexProvider[R], *, store: CheckpointStore | None = None
     ) -> None:
         self.name = name
         self.model = model

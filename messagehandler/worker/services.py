@@ -22,8 +22,7 @@ from messagehandler.worker.errors import WorkerError
 if TYPE_CHECKING:
     from messagehandler.channels.relay import OutboxRelay
     from messagehandler.processing.host import ProcessingHost
-    from messagehandler.projections.durable import DurableReadModel
-    from messagehandler.projections.live import LiveReadModel, Role
+    from messagehandler.projections.live import CheckpointedModel, LiveReadModel, Role
     from messagehandler.worker.context import WorkerContext
 
 logger = logging.getLogger("messagehandler.worker")
@@ -194,7 +193,7 @@ class ReadModelService(LeasedService):
     def __init__(
         self,
         name: str,
-        factory: Callable[[WorkerContext], Awaitable[DurableReadModel[Any] | LiveReadModel[Any]]],
+        factory: Callable[[WorkerContext], Awaitable[CheckpointedModel[Any] | LiveReadModel[Any]]],
         *,
         interval: timedelta,
         duration: timedelta,
@@ -204,7 +203,7 @@ class ReadModelService(LeasedService):
         self.factory = factory
         self.interval = interval
         self.live: LiveReadModel[Any] | None = None
-        self.model: DurableReadModel[Any] | None = None
+        self.model: CheckpointedModel[Any] | None = None
         self.role: Role | None = None
 
     async def prepare(self, context: WorkerContext) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from messagehandler.channels.azure_messaging import (
@@ -182,6 +182,22 @@ class ServiceBusChannel(AzureMessagingAdapter):
                     raise EnvelopeTooLargeError(self.name, envelope.id, size, limit)
             for batch in await self._batches(sender, messages, limit):
                 await sender.send_messages(batch)
+
+    async def schedule(self, envelopes: Sequence[CloudEvent], at: datetime) -> None:
+        """Send envelopes that Service Bus enqueues at `at` (scheduled enqueue): process managers' timeouts.
+
+        Raises:
+            ChannelUnavailableError: the namespace could not be reached or was busy (retry later).
+            ChannelAccessDeniedError: the credentials were refused.
+            ChannelNotFoundError: the queue or topic does not exist.
+        """
+        self._ensure_open()
+        if not envelopes:
+            return
+        messages = [to_message(envelope, sessions=self._sessions) for envelope in envelopes]
+        with self._errors("schedule"):
+            sender = await self._open_sender()
+            await sender.schedule_messages(messages, at)
 
     async def _batches(
         self, sender: ServiceBusSender, messages: list[ServiceBusMessage], limit: int

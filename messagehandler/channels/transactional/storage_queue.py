@@ -10,12 +10,13 @@ while different streams are sent concurrently, up to `max_concurrency` requests 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from messagehandler.channels.envelope import CloudEvent
-from messagehandler.channels.errors import ChannelError
+from messagehandler.channels.errors import ChannelConfigurationError, ChannelError
 from messagehandler.channels.lifecycle import Closeable
 from messagehandler.channels.limits import encode_within_limit
 from messagehandler.channels.protocol import ChannelKind
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from azure.storage.queue.aio import QueueClient
 
     from messagehandler.channels.transactional.storage_queue_clients import QueueCredential
+
+
+MAX_VISIBILITY_DELAY = 7 * 24 * 3600 - 1
+DEFAULT_TIME_TO_LIVE = 7 * 24 * 3600
 
 
 class StorageQueueChannel(Closeable):
@@ -155,6 +160,29 @@ class StorageQueueChannel(Closeable):
             async with self._slots:
                 with self._clients.errors(self._queue_name, f"send event {envelope.id}"):
                     await self._client.send_message(encoding.content(envelope), time_to_live=self._time_to_live)
+
+    async def schedule(self, envelopes: Sequence[CloudEvent], at: datetime) -> None:
+        """Send envelopes that stay invisible until `at` (a visibility delay): process managers' timeouts.
+
+        Raises:
+            ChannelConfigurationError: `at` is more than 7 days ahead, the longest delay a queue allows.
+            EnvelopeTooLargeError: an envelope is over `max_message_bytes`; nothing was sent.
+            ChannelUnavailableError: the queue service could not be reached (retry later).
+        """
+        self._ensure_open()
+        encode_within_limit(self.name, envelopes, self.max_message_bytes, CloudEvent.to_bytes)
+        delay = max(0, math.ceil((at - datetime.now(UTC)).total_seconds()))
+        if delay > MAX_VISIBILITY_DELAY:
+            raise ChannelConfigurationError(
+                f"channel {self.name!r}: cannot schedule {delay} s ahead; a queue hides a message for at most 7 days"
+            )
+        await self._ensure_queue()
+        time_to_live = max(self._time_to_live or DEFAULT_TIME_TO_LIVE, delay + DEFAULT_TIME_TO_LIVE)
+        for envelope in envelopes:
+            with self._clients.errors(self._queue_name, f"schedule event {envelope.id}"):
+                await self._client.send_message(
+                    self._clients.encoding.content(envelope), visibility_timeout=delay, time_to_live=time_to_live
+                )
 
     async def _ensure_queue(self) -> None:
         with self._clients.errors(self._queue_name, "create queue"):

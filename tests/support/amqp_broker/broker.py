@@ -32,6 +32,8 @@ LOCK_DURATION_MS = 60_000
 SESSION_FILTER = "com.microsoft:session-filter"
 SESSION_LOCKED_UNTIL = "com.microsoft:locked-until-utc"
 RENEW_SESSION_LOCK = "com.microsoft:renew-session-lock"
+SCHEDULE_MESSAGE = "com.microsoft:schedule-message"
+SCHEDULED_ENQUEUE_TIME = symbol("x-opt-scheduled-enqueue-time")
 _TICKS_AT_EPOCH = 621_355_968_000_000_000
 
 
@@ -103,6 +105,7 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
         self.deferred: dict[Link, str | None] = {}
         self._session_locks: dict[tuple[str, str], tuple[Link, float]] = {}
         self.session_renewals: list[str] = []
+        self.scheduled: list[tuple[str, Any, float]] = []
         self._consumers: list[Link] = []
         self._sequence = 0
         self._event_hubs = EventHubs(dict(event_hubs or {}))
@@ -263,7 +266,7 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
             self._reply(link, _decode(raw), self._put_token(_decode(raw)))
         elif address.endswith(MANAGEMENT_SUFFIX):
             request = _decode(raw)
-            self._reply(link, request, *self._management(request))
+            self._reply(link, request, *self._management(request, address))
         else:
             self._store(address, raw)
         delivery.update(Delivery.ACCEPTED)
@@ -295,7 +298,7 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
             self._changed.notify_all()
         return {"status-code": self.token_status, "status-description": f"status {self.token_status}"}
 
-    def _management(self, request: Message) -> tuple[dict[str, Any], Any]:
+    def _management(self, request: Message, address: str = "") -> tuple[dict[str, Any], Any]:
         """Records the operation; only an event hub's READ is implemented (Service Bus falls back to links)."""
         operation = str(request.properties.get("operation"))
         kind = request.properties.get("type")
@@ -307,6 +310,8 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
                 return {"status-code": 200, "status-description": "OK"}, self._event_hubs.properties(hub)
             if operation == RENEW_SESSION_LOCK:
                 return self._renew_session(request)
+            if operation == SCHEDULE_MESSAGE:
+                return self._schedule(address.removesuffix(MANAGEMENT_SUFFIX).rstrip("/"), request)
         return {"status-code": 501, "statusCode": 501, "status-description": f"{operation} is not implemented"}, None
 
     def _reply(self, link: Link, request: Message, properties: dict[str, Any], body: Any = None) -> None:
@@ -373,6 +378,32 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
             self._changed.notify_all()
         expiration = timestamp(int(time.time() * 1000) + self.session_lock_ms)
         return {"status-code": 200, "statusCode": 200, "status-description": "OK"}, {"expiration": expiration}
+
+    def _schedule(self, address: str, request: Message) -> tuple[dict[str, Any], Any]:
+        """Hold each message until its `x-opt-scheduled-enqueue-time`, then enqueue it (called with the lock held)."""
+        numbers = []
+        for entry in (request.body or {}).get("messages", []):
+            message = _decode(bytes(entry["message"]))
+            due = float((message.annotations or {}).get(SCHEDULED_ENQUEUE_TIME, 0)) / 1000
+            self._sequence += 1
+            numbers.append(self._sequence)
+            self.scheduled.append((address, message.id, due))
+            due_event = ApplicationEvent("scheduled_due", subject=(address, message))
+            timer = threading.Timer(max(0.0, due - time.time()), self._injector.trigger, (due_event,))
+            timer.daemon = True
+            timer.start()
+        return {"status-code": 200, "statusCode": 200, "status-description": "OK"}, {"sequence-numbers": numbers}
+
+    def on_scheduled_due(self, event: Any) -> None:
+        """A scheduled message came due: store it as if it had just been sent to its address."""
+        address, message = event.subject
+        with self._changed:
+            self._sequence += 1
+            self._state.queues[address].append(_Stored(message, self._sequence))
+            self._changed.notify_all()
+        self._attach_waiting_sessions()
+        for consumer in list(self._consumers):
+            self._pump(consumer)
 
     def sessions(self) -> dict[str, str]:
         """Which link's session is locked: session id -> the link's name."""
