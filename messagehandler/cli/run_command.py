@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from typing import Any, TextIO
 
@@ -38,5 +39,8 @@ async def run(args: argparse.Namespace, redact: Redactor, out: TextIO, err: Text
         health_port=None if args.no_health else args.health_port,
         health_host=args.health_host,
     )
-    configure_logging(worker.worker_id, level=args.log_level, log_format=args.log_format, stream=err)
-    return await serve_until_signalled(worker)
+    handler = configure_logging(worker.worker_id, level=args.log_level, log_format=args.log_format, stream=err)
+    try:
+        return await serve_until_signalled(worker)
+    finally:
+        logging.getLogger().removeHandler(handler)

@@ -36,8 +36,11 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(
     worker_id: str, *, level: str = "INFO", log_format: LogFormat = "text", stream: TextIO | None = None
-) -> None:
-    """Send every record to stderr (or `stream`), one line each; replaces handlers a previous call installed."""
+) -> logging.Handler:
+    """Send every record to stderr (or `stream`), one line each; replaces handlers a previous call installed.
+
+    Returns the handler, to remove when the stream is closed before the process ends.
+    """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter(worker_id))
@@ -50,3 +53,4 @@ def configure_logging(
     handler._messagehandler = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    return handler

@@ -38,8 +38,10 @@ async def processor() -> FunctionProcessor:
     """Built on the first invocation, on the worker's event loop, and kept for the next ones."""
     if "processor" not in _resources:
         connection_string, table, index_path = settings()
-        source = AzureTableStorageEventSource.from_connection_string(connection_string, table, registry=registry)
-        index = SqliteSearchIndex(SearchEntry, index_path)
+        source = _resources["source"] = AzureTableStorageEventSource.from_connection_string(
+            connection_string, table, registry=registry
+        )
+        index = _resources["index"] = SqliteSearchIndex(SearchEntry, index_path)
         projection = ProjectionAction(Projector(source, SearchEntryProjection), index, SearchEntry)
         _resources["processor"] = FunctionProcessor(
             JsonEventSerializer(registry),
@@ -70,10 +72,10 @@ async def organizations_event_hub(events: list[func.EventHubEvent]) -> None:
 async def outbox_relay(timer: func.TimerRequest) -> None:
     if "relay" not in _resources:
         connection_string, table, _ = settings()
-        source = AzureTableStorageEventSource.from_connection_string(
+        source = _resources["outbox"] = AzureTableStorageEventSource.from_connection_string(
             connection_string, table, registry=registry, outbox=True
         )
-        queue = StorageQueueChannel.from_connection_string(connection_string, "organizations")
+        queue = _resources["queue"] = StorageQueueChannel.from_connection_string(connection_string, "organizations")
         dispatcher = Dispatcher(serializer=JsonEventSerializer(registry)).add_channel(queue)
         dispatcher.route("Organization").to(queue.name)
         _resources["relay"] = OutboxRelay(source, dispatcher)

@@ -45,6 +45,9 @@ async def sample(azurite: AzuriteProcess, tmp_path: Path, monkeypatch: pytest.Mo
     module = importlib.reload(importlib.import_module("samples.functions.function_app"))
     module.declared = {f.get_function_name(): f for f in module.app.get_functions()}  # validated once
     yield module
+    for resource in module._resources.values():
+        if hasattr(resource, "close"):
+            await resource.close()
     for name in ("organizations", "organizations-poison"):
         async with QueueClient.from_connection_string(azurite.connection_string, name) as queue:
             with contextlib.suppress(ResourceNotFoundError):
