@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -137,18 +138,22 @@ class LiveReadModel(Generic[R]):
             return Role.LIVE
         return Role.RETIRED if self.version in alias.retired else Role.BUILD
 
-    async def open(self) -> Opened:
-        """Open this version's index and checkpoint, catch up, and publish what changed to the index."""
+    async def open(self, *, check: Callable[[], None] | None = None) -> Opened:
+        """Open this version's index and checkpoint, catch up, and publish what changed to the index.
+
+        `check` runs before publishing and may raise to prevent it (a worker whose lease is no longer
+        surely held must not write over what the next holder writes).
+        """
         if self.index is None:
             self.index = await self.indexes.open(self.index_name)
         opened = await self.model.open()
-        await self._publish(opened.changed)
+        await self._publish(opened.changed, check)
         return opened
 
-    async def step(self) -> set[str]:
-        """Catch up once and publish the changed records; the checkpoint is saved by `save()`."""
+    async def step(self, *, check: Callable[[], None] | None = None) -> set[str]:
+        """Catch up once and publish the changed records (after `check`); the checkpoint is saved by `save()`."""
         changed = await self.model.catch_up()
-        await self._publish(changed)
+        await self._publish(changed, check)
         return changed
 
     async def save(self, *, building: bool = False) -> None:
@@ -190,7 +195,9 @@ class LiveReadModel(Generic[R]):
     async def _write(self, alias: Alias) -> None:
         await self.store.write(f"{self.name}.alias", alias.to_bytes())
 
-    async def _publish(self, changed: set[str]) -> None:
+    async def _publish(self, changed: set[str], check: Callable[[], None] | None = None) -> None:
+        if check is not None:
+            check()
         if changed and self.index is not None:
             records = self.model.records
             await self.index.upsert({stream_id: records[stream_id] for stream_id in changed})

@@ -238,7 +238,7 @@ class ReadModelService(LeasedService):
             logger.warning("read model %r: version %s was replaced; this worker runs old code", self.name, live.version)
             await term.stopping.wait()
             return
-        opened = await live.open()
+        opened = await live.open(check=term.check)
         logger.info(
             "read model %r: version %s opened (%s), %s", self.name, live.version, opened.start.value, self.role.value
         )
@@ -256,7 +256,7 @@ class ReadModelService(LeasedService):
                 logger.warning("read model %r: version %s was replaced; stopping it", self.name, live.version)
                 await term.stopping.wait()
                 return
-            changed = await live.step()
+            changed = await live.step(check=term.check)
 
     def status(self) -> dict[str, Any]:
         status = super().status()

@@ -140,3 +140,26 @@ async def test_an_interrupted_catch_up_must_be_reopened_before_saving(
         MultiStreamReadModel(
             Projector(event_source, OrganizationEntryProjection), OrganizationEntry, {}, FileCheckpointStore(tmp_path)
         )
+
+
+async def test_a_live_read_model_publishes_nothing_when_its_check_refuses(
+    event_source: EventSource, tmp_path: Path
+) -> None:
+    import pytest
+
+    from messagehandler.worker import LeaseLostError
+
+    await append(event_source, "Organization", "acme", 1, OrganizationRegistered(name="Acme"))
+    live = LiveReadModel("organizations", model(event_source, tmp_path), SqliteIndexes(OrganizationEntry, tmp_path))
+    await live.open()
+    await append(event_source, "Organization", "globex", 1, OrganizationRegistered(name="Globex"))
+
+    def lost() -> None:
+        raise LeaseLostError("readmodel-organizations", "it could not be renewed in time")
+
+    with pytest.raises(LeaseLostError):
+        await live.step(check=lost)
+
+    assert live.index is not None
+    assert [hit.record.name for hit in await live.index.search("*")] == ["Acme"]
+    await live.close()
