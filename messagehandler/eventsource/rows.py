@@ -19,7 +19,7 @@ from uuid import UUID
 
 from messagehandler.errors import SerializationError
 from messagehandler.events.event import Event
-from messagehandler.events.metadata import EventMetadata
+from messagehandler.events.metadata import EventMetadata, stored_metadata
 from messagehandler.eventsource.keys import VERSION_DIGITS
 
 BODY = "Body"
@@ -203,22 +203,20 @@ def from_entity(
         column = "SchemaVersion"
         schema_version = version_of(get("SchemaVersion", 1))
         column = "Who, CausationId, CorrelationId, TenantId or EncryptionKeyId"
-        meta = EventMetadata(
-            event_id=event_id,
-            event_type=event_type,
-            source_id=source_id,
-            source_type=stream_type,
-            version=version,
-            when=when,
-            who=_optional_text(get("Who")),
-            causation_id=_optional_text(get("CausationId")),
-            correlation_id=_optional_text(get("CorrelationId")),
-            tenant_id=_optional_text(get("TenantId")),
-            schema_version=schema_version,
-            encryption_key_id=_optional_text(get("EncryptionKeyId")),
-            stored_at=stored_at
-            if stored_at is not None
-            else getattr(entity, "metadata", _NO_METADATA).get("timestamp"),
+        meta = stored_metadata(
+            event_id,
+            event_type,
+            source_id,
+            stream_type,
+            version,
+            when,
+            _optional_text(get("Who")),
+            _optional_text(get("CausationId")),
+            _optional_text(get("CorrelationId")),
+            _optional_text(get("TenantId")),
+            schema_version,
+            _optional_text(get("EncryptionKeyId")),
+            stored_at if stored_at is not None else getattr(entity, "metadata", _NO_METADATA).get("timestamp"),
         )
     except KeyError as missing:
         raise SerializationError(
