@@ -7,6 +7,8 @@ untouched inside a `StoredBody`, so the cache holds the store's bytes, not a re-
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
 from messagehandler.events.registry import EventTypeRegistry
@@ -34,6 +36,14 @@ class PassThroughSerializer:
         if isinstance(event, StoredBody):
             return event.body
         return self._typed.serialize(event)
+
+    def deserialize_many(self, stored: Iterable[tuple[EventMetadata, str]]) -> list[Event]:
+        """Typed in bulk when every type is registered (a projection's own stream), else one by one."""
+        pairs = list(stored)
+        registry = self.registry
+        if all(name in registry for name in {metadata.event_type for metadata, _ in pairs}):
+            return self._typed.deserialize_many(pairs)
+        return [self.deserialize(body, metadata) for metadata, body in pairs]
 
     def deserialize(self, body: str, metadata: EventMetadata) -> Event:
         if metadata.event_type in self.registry:

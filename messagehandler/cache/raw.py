@@ -3,14 +3,15 @@
 A named tuple because readers build millions of them: a tuple is the cheapest object Python makes,
 and the MessagePack row maps onto it field by field. Times are kept as integer microseconds since
 the Unix epoch (UTC) and turned into datetimes only on access. The commit time is shared by every
-event of a transaction, so its conversions are remembered (`commit_moment`).
+event of a transaction, and they are read one after another, so the last conversion is remembered
+(`commit_moment`): a least-recently-used cache would cost more than it saves on stores that commit
+one event per transaction.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any, NamedTuple, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
@@ -24,6 +25,7 @@ from messagehandler.events.serialization import JsonEventSerializer, decode_curr
 M = TypeVar("M", bound=BaseModel)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EXACT = 1 << 53
 
 
 def to_micros(moment: datetime) -> int:
@@ -33,13 +35,50 @@ def to_micros(moment: datetime) -> int:
 
 def from_micros(micros: int) -> datetime:
     """Exact: below 2**53 the float quotient is within far less than half a microsecond of the true value."""
-    if 0 <= micros < 1 << 53:
+    if 0 <= micros < _EXACT:
         return datetime.fromtimestamp(micros / 1_000_000, UTC)
     return _EPOCH + timedelta(microseconds=micros)
 
 
-commit_moment = lru_cache(maxsize=1024)(from_micros)
-"""`from_micros` for commit times: one conversion per transaction, not one per event."""
+def commit_moment(micros: int) -> datetime:
+    """`from_micros` for commit times, remembering the last one: a transaction's events share it and are read in a row."""
+    last = _last_commit[0]
+    if last[0] == micros:
+        return last[1]
+    moment = from_micros(micros)
+    _last_commit[0] = (micros, moment)
+    return moment
+
+
+_last_commit: list[tuple[int, datetime]] = [(-1, _EPOCH)]
+"""One slot holding an immutable pair, replaced whole, so concurrent readers never see a torn one."""
+
+
+Row = tuple[Any, ...]
+"""A cached event as its page decodes: the fields of `RawEvent`, in its order, in a plain tuple."""
+
+
+def row_metadata(row: Row) -> EventMetadata:
+    """The metadata of a cached row, as a store's load builds it; readers call this once per event."""
+    (_, stream_type, stream_id, version, event_type, schema_version, event_id, when_us, stored_at_us, who,
+     causation_id, correlation_id, tenant_id, encryption_key_id, _) = row  # fmt: skip
+    last = _last_commit[0]
+    stored_at = last[1] if stored_at_us == last[0] else None if stored_at_us is None else commit_moment(stored_at_us)
+    return stored_metadata(
+        event_id,
+        event_type,
+        stream_id,
+        stream_type,
+        version,
+        datetime.fromtimestamp(when_us / 1_000_000, UTC) if 0 <= when_us < _EXACT else from_micros(when_us),
+        who,
+        causation_id,
+        correlation_id,
+        tenant_id,
+        schema_version,
+        encryption_key_id,
+        stored_at,
+    )
 
 
 class RawEvent(NamedTuple):
@@ -75,23 +114,7 @@ class RawEvent(NamedTuple):
 
     @property
     def metadata(self) -> EventMetadata:
-        (_, stream_type, stream_id, version, event_type, schema_version, event_id, when_us, stored_at_us, who,
-         causation_id, correlation_id, tenant_id, encryption_key_id, _) = self  # fmt: skip
-        return stored_metadata(
-            event_id,
-            event_type,
-            stream_id,
-            stream_type,
-            version,
-            from_micros(when_us),
-            who,
-            causation_id,
-            correlation_id,
-            tenant_id,
-            schema_version,
-            encryption_key_id,
-            None if stored_at_us is None else commit_moment(stored_at_us),
-        )
+        return row_metadata(self)
 
     @overload
     def content(self, into: EventTypeRegistry) -> Event: ...
@@ -160,6 +183,10 @@ class RawEvent(NamedTuple):
             "encryption_key_id": self.encryption_key_id,
         }
         return json.dumps(head, ensure_ascii=False)[:-1] + ', "body": ' + self.body + "}"
+
+
+VERSION, STORED_AT_US, BODY = (RawEvent._fields.index(name) for name in ("version", "stored_at_us", "body"))
+"""Positions in a `Row` that the cache source reads on every row."""
 
 
 def raw_from_event(seq: int, event: Event, body: str) -> RawEvent:

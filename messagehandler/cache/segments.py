@@ -6,6 +6,7 @@ import contextlib
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -13,6 +14,7 @@ from messagehandler.cache.codec import DecodeError, decode, encode
 from messagehandler.cache.errors import CacheCorruptError
 from messagehandler.cache.format import (
     PAGE_HEADER,
+    ROW_FIELDS,
     SEGMENT_HEADER,
     PageHeader,
     SegmentInfo,
@@ -24,7 +26,7 @@ from messagehandler.cache.format import (
     segment_header,
     segment_name,
 )
-from messagehandler.cache.raw import RawEvent
+from messagehandler.cache.raw import RawEvent, Row
 from messagehandler.files import commit_file, temp_path, write_atomic
 
 Run = tuple[str, str, int, int, int]
@@ -175,23 +177,40 @@ def open_segment(directory: Path, info: SegmentInfo) -> BinaryIO:
     return handle
 
 
-def decode_rows(path: Path, header: PageHeader, payload: bytes) -> tuple[RawEvent, ...]:
+def decode_row_tuples(path: Path, header: PageHeader, payload: bytes) -> tuple[Row, ...]:
+    """The page's rows as the plain tuples MessagePack gives, their shape and sequence numbers checked."""
     try:
-        rows = tuple(map(RawEvent._make, decode(payload)))
+        rows: tuple[Row, ...] = decode(payload)
+        shape = type(rows), set(map(type, rows)), set(map(len, rows))
     except (DecodeError, TypeError) as error:
         raise CacheCorruptError(path, header.offset, f"page does not decode ({error})") from None
-    if len(rows) != header.count or rows[0].seq != header.first_seq or rows[-1].seq != header.last_seq:
+    if shape != (tuple, {tuple}, {ROW_FIELDS}):
+        raise CacheCorruptError(path, header.offset, f"page is not an array of {ROW_FIELDS}-field arrays")
+    if len(rows) != header.count or rows[0][0] != header.first_seq or rows[-1][0] != header.last_seq:
         raise CacheCorruptError(path, header.offset, "page rows do not match its header")
     return rows
 
 
+def decode_rows(path: Path, header: PageHeader, payload: bytes) -> tuple[RawEvent, ...]:
+    return tuple(map(_as_raw_event, decode_row_tuples(path, header, payload)))
+
+
+_as_raw_event = partial(tuple.__new__, RawEvent)
+
+
 def read_page(path: Path, handle: BinaryIO, offset: int, file_size: int) -> tuple[PageHeader, tuple[RawEvent, ...]]:
+    header, rows = read_page_rows(path, handle, offset, file_size)
+    return header, tuple(map(_as_raw_event, rows))
+
+
+def read_page_rows(path: Path, handle: BinaryIO, offset: int, file_size: int) -> tuple[PageHeader, tuple[Row, ...]]:
+    """One page, every check made, its rows as plain tuples (what the cache source keeps)."""
     handle.seek(offset)
     head = handle.read(PAGE_HEADER.size)
     header = parse_page_header(path, offset, head, file_size)
     payload = handle.read(header.length)
     check_page(path, header, head, payload)
-    return header, decode_rows(path, header, payload)
+    return header, decode_row_tuples(path, header, payload)
 
 
 def iter_rows(directory: Path, info: SegmentInfo, after: int) -> Iterator[RawEvent]:

@@ -16,14 +16,14 @@ from pathlib import Path
 
 from messagehandler.cache.errors import CacheError
 from messagehandler.cache.format import SegmentInfo
-from messagehandler.cache.raw import RawEvent, to_micros
+from messagehandler.cache.raw import BODY, STORED_AT_US, VERSION, RawEvent, Row, row_metadata, to_micros
 from messagehandler.cache.reader import CacheReader
-from messagehandler.cache.segments import open_segment, read_page
+from messagehandler.cache.segments import open_segment, read_page_rows
 from messagehandler.errors import UnreadableEventError
 from messagehandler.events.event import Event
-from messagehandler.events.preparing import read_preparer
+from messagehandler.events.preparing import ReadPreparer, read_preparer
 from messagehandler.events.registry import EventTypeRegistry
-from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
+from messagehandler.events.serialization import EventSerializer, JsonEventSerializer, many_deserializer
 from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, settle, unreadable
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.protocol import EventStream
@@ -50,8 +50,10 @@ class CacheEventSource:
     ) -> None:
         self._reader = CacheReader(path)
         self._serializer: EventSerializer = serializer if serializer is not None else JsonEventSerializer(registry)
+        self._deserialize_many = many_deserializer(self._serializer)
+        self._read_preparer = read_preparer(self._serializer)
         self._locations: dict[str, dict[str, list[_Location]]] | None = None
-        self._pages: OrderedDict[tuple[int, int], tuple[RawEvent, ...]] = OrderedDict()
+        self._pages: OrderedDict[tuple[int, int], tuple[Row, ...]] = OrderedDict()
         self._cached_pages = cached_pages
 
     @property
@@ -89,7 +91,7 @@ class CacheEventSource:
             self._locations = locations
         return self._locations
 
-    def _page(self, number: int, offset: int) -> tuple[RawEvent, ...]:
+    def _page(self, number: int, offset: int) -> tuple[Row, ...]:
         key = (number, offset)
         rows = self._pages.get(key)
         if rows is not None:
@@ -97,50 +99,53 @@ class CacheEventSource:
             return rows
         info: SegmentInfo = self._reader.segments[number]
         with open_segment(self.path, info) as handle:
-            _, rows = read_page(self.path / info.file, handle, offset, info.size)
+            _, rows = read_page_rows(self.path / info.file, handle, offset, info.size)
         self._pages[key] = rows
         if len(self._pages) > self._cached_pages:
             self._pages.popitem(last=False)
         return rows
 
-    def _raw_stream(self, stream_type: str, stream_id: str) -> list[RawEvent]:
-        rows: list[RawEvent] = []
-        for number, offset, start, count in self._index().get(stream_type, {}).get(stream_id, []):
+    def _raw_stream(self, stream_type: str, stream_id: str) -> list[Row]:
+        return self._rows_at(self._index().get(stream_type, {}).get(stream_id, []))
+
+    def _rows_at(self, locations: list[_Location]) -> list[Row]:
+        rows: list[Row] = []
+        for number, offset, start, count in locations:
             rows.extend(self._page(number, offset)[start : start + count])
         return rows
 
-    def _events(self, rows: list[RawEvent]) -> list[Event]:
-        deserialize = self._serializer.deserialize
-        return [deserialize(row.body, row.metadata) for row in rows]
+    def _events(self, rows: list[Row]) -> list[Event]:
+        return self._deserialize_many([(row_metadata(row), row[BODY]) for row in rows])
 
-    async def _prepare(self, rows: list[RawEvent]) -> None:
+    async def _prepare(self, prepare: ReadPreparer, rows: list[Row]) -> None:
         """Fetch the keys of rows holding encrypted personal data (see `messagehandler.personal`)."""
-        prepare = read_preparer(self._serializer)
-        if prepare is not None:
-            await prepare([(row.metadata, row.body) for row in rows if row.encryption_key_id is not None])
+        raws = map(RawEvent._make, rows)
+        await prepare([(raw.metadata, raw.body) for raw in raws if raw.encryption_key_id is not None])
 
     async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
         validate_stream(stream_type, stream_id)
-        rows = [r for r in self._raw_stream(stream_type, stream_id) if r.version >= from_version]
-        await self._prepare(rows)
+        rows = [r for r in self._raw_stream(stream_type, stream_id) if r[VERSION] >= from_version]
+        if self._read_preparer is not None:
+            await self._prepare(self._read_preparer, rows)
         return self._events(rows)
 
-    async def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
-        async for stream in self.read_changes(stream_type, bad_rows=bad_rows):
-            yield stream
+    def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
+        return self.read_changes(stream_type, bad_rows=bad_rows)
 
     async def read_changes(
         self, stream_type: str, since: datetime | None = None, *, bad_rows: SkipBadRows | None = None
     ) -> AsyncIterator[EventStream]:
         """Streams of the type as cached; a row that does not decode is handled as `EventSource.read_type` says."""
         threshold = None if since is None else to_micros(since)
-        for stream_id in list(self._index().get(stream_type, {})):
-            rows = self._raw_stream(stream_type, stream_id)
+        prepare = self._read_preparer
+        for stream_id, locations in list(self._index().get(stream_type, {}).items()):
+            rows = self._rows_at(locations)
             if threshold is not None:
-                rows = [r for r in rows if r.stored_at_us is not None and r.stored_at_us >= threshold]
+                rows = [r for r in rows if r[STORED_AT_US] is not None and r[STORED_AT_US] >= threshold]
             if not rows:
                 continue
-            await self._prepare(rows)
+            if prepare is not None:
+                await self._prepare(prepare, rows)
             try:
                 events = self._events(rows)
             except Exception as error:
@@ -150,10 +155,10 @@ class CacheEventSource:
                 continue
             yield EventStream(stream_type, stream_id, events)
 
-    def _unreadable(self, rows: list[RawEvent]) -> UnreadableEventError:
+    def _unreadable(self, rows: list[Row]) -> UnreadableEventError:
         """The first of `rows` that does not decode, named by its cache sequence number."""
         deserialize = self._serializer.deserialize
-        for row in rows:
+        for row in map(RawEvent._make, rows):
             try:
                 deserialize(row.body, row.metadata)
             except Exception as error:

@@ -17,7 +17,7 @@ from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata
 from messagehandler.events.preparing import prepare_to_write, read_preparer
 from messagehandler.events.registry import EventTypeRegistry
-from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
+from messagehandler.events.serialization import EventSerializer, JsonEventSerializer, many_deserializer
 from messagehandler.eventsource.appends import check_append
 from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, settle, unreadable
 from messagehandler.eventsource.keys import validate_stream
@@ -53,6 +53,7 @@ class InMemoryEventSource(InMemoryLifecycle):
     ) -> None:
         self._limits = limits
         self._serializer: EventSerializer = serializer if serializer is not None else JsonEventSerializer(registry)
+        self._deserialize_many = many_deserializer(self._serializer)
         self._streams: dict[str, dict[str, list[_Row]]] = {}
         self._outbox_enabled = outbox
         self._outbox: dict[str, dict[str, OutboxEntry]] = {}
@@ -197,8 +198,7 @@ class InMemoryEventSource(InMemoryLifecycle):
         rows = stream[max(from_version, 1) - 1 :]
         if (prepare := read_preparer(self._serializer)) is not None:
             await prepare(rows)
-        deserialize = self._serializer.deserialize
-        return [deserialize(body, meta) for meta, body in rows]
+        return self._deserialize_many(rows)
 
     def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
         return self.read_changes(stream_type, bad_rows=bad_rows)
@@ -206,7 +206,6 @@ class InMemoryEventSource(InMemoryLifecycle):
     async def read_changes(
         self, stream_type: str, since: datetime | None = None, *, bad_rows: SkipBadRows | None = None
     ) -> AsyncIterator[EventStream]:
-        deserialize = self._serializer.deserialize
         prepare = read_preparer(self._serializer)
         streams = self._streams.get(stream_type, {})
         retired = self._lifecycle.get(stream_type, {})
@@ -217,7 +216,7 @@ class InMemoryEventSource(InMemoryLifecycle):
                 if prepare is not None:
                     await prepare(rows[start:])
                 try:
-                    events = [deserialize(body, meta) for meta, body in rows[start:]]
+                    events = self._deserialize_many(rows[start:])
                 except Exception as error:
                     if not is_unreadable(error):
                         raise
