@@ -25,7 +25,7 @@ from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
 from messagehandler.events.event import Event
 from messagehandler.events.personal import SEALED_MARK
 from messagehandler.events.preparing import read_preparer
-from messagehandler.events.serialization import EventSerializer
+from messagehandler.events.serialization import EventSerializer, many_deserializer
 from messagehandler.processing.actions import Action
 from messagehandler.processing.completion import Outcome, Settlement, completion_for
 from messagehandler.processing.context import ActionableContext, ProcessingContext
@@ -219,7 +219,7 @@ class ProcessingHost:
 
     def _feed(self, batch: Sequence[ReceivedMessage]) -> None:
         ledger = self._ledger
-        contexts = [self._decode(received) for received in batch]
+        contexts, some_failed = self._decode_all(batch)
         ledger.completion.begin(contexts)
         ledger.opened(contexts)
         self._in_flight += len(contexts)
@@ -229,7 +229,7 @@ class ProcessingHost:
         self._feeding = True
         try:
             for context in contexts:
-                if context.failed:
+                if some_failed and context.failed:
                     context.release()
                     continue
                 ledger.current = context
@@ -246,6 +246,22 @@ class ProcessingHost:
             ledger.current = ledger.feeding = None
             self._feeding = False
         self._submit_pending()
+
+    def _decode_all(self, batch: Sequence[ReceivedMessage]) -> tuple[list[ProcessingContext], bool]:
+        """A context per message, and whether any failed to decode.
+
+        The batch decodes in one call (a type is resolved once per batch), and message by message,
+        each failure on its own context, only when that call fails.
+        """
+        try:
+            events = many_deserializer(self.serializer)([(m.envelope.metadata(), m.envelope.data) for m in batch])
+        except Exception:
+            return [self._decode(received) for received in batch], True
+        ledger = self._ledger
+        contexts = [ProcessingContext(event, received, ledger) for event, received in zip(events, batch, strict=True)]
+        for context in contexts:
+            context.acquire()  # the feed's own count, released once every query has seen it
+        return contexts, False
 
     def _decode(self, received: ReceivedMessage) -> ProcessingContext:
         try:
