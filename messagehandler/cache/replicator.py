@@ -36,6 +36,7 @@ from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
 from messagehandler.eventsource.protocol import EventSource
 from messagehandler.files import is_temporary
+from messagehandler.telemetry.rebuilds import replicating
 
 DEFAULT_SEGMENT_BYTES = 64 << 20
 
@@ -176,7 +177,10 @@ class _Run:
         self.summary.events.setdefault(stream_type, 0)
         self.summary.streams.setdefault(stream_type, 0)
         self.progress.stream_type = stream_type
-        feed = catch_up(self.owner.source, stream_type, position, margin=self.owner.margin, bad_rows=self.bad_rows)
+        feed = replicating(
+            catch_up(self.owner.source, stream_type, position, margin=self.owner.margin, bad_rows=self.bad_rows),
+            stream_type,
+        )
         async for stream in feed:
             writer = self._writer()
             for event in stream.events:

@@ -33,6 +33,10 @@ from messagehandler.events.serialization import EventSerializer, JsonEventSerial
 from messagehandler.eventsource.outbox import Outbox, OutboxEntry
 from messagehandler.eventsource.protocol import EventSource
 from messagehandler.redaction import describe_error
+from messagehandler.telemetry.logs import log_fields
+from messagehandler.telemetry.messaging import sending
+from messagehandler.telemetry.propagation import current_trace
+from messagehandler.telemetry.spans import traced
 
 logger = logging.getLogger("messagehandler.dispatch")
 
@@ -90,19 +94,24 @@ class Dispatcher:
                 )
 
     def plan(self, events: Sequence[Event]) -> dict[str, list[CloudEvent]]:
-        """Envelopes per channel, in commit order; raises before anything is sent."""
+        """Envelopes per channel, in commit order; raises before anything is sent.
+
+        Each envelope carries the trace context current here (the `dispatcher.publish` span when tracing).
+        """
         self.validate()
+        trace = current_trace()
         plan: dict[str, list[CloudEvent]] = {}
         for event in events:
             meta = event.metadata
             targets = {route.channel for route in self.routes if route.matches(meta.source_type, meta.event_type)}
             if not targets:
                 continue
-            envelope = CloudEvent.from_event(event, self._serializer, source=self._source_uri)
+            envelope = CloudEvent.from_event(event, self._serializer, source=self._source_uri, trace=trace)
             for target in targets:
                 plan.setdefault(target, []).append(envelope)
         return plan
 
+    @traced("dispatcher.publish")
     async def publish(self, events: Sequence[Event]) -> None:
         """Publish to every routed channel; channels run concurrently, order is kept within each.
 
@@ -123,7 +132,7 @@ class Dispatcher:
         if not plan:
             return
         results = await asyncio.gather(
-            *(self.channels[name].publish(envelopes) for name, envelopes in plan.items()), return_exceptions=True
+            *(sending(self.channels[name], envelopes) for name, envelopes in plan.items()), return_exceptions=True
         )
         failures = [(name, r) for name, r in zip(plan, results, strict=True) if isinstance(r, BaseException)]
         if failures:
@@ -148,10 +157,14 @@ class Dispatcher:
             if entry is not None and isinstance(source, Outbox):
                 await source.clear(entry)
         except ChannelError as error:
-            logger.warning("publishing %s failed; left in the outbox for the relay: %s", stream, error)
+            fields = log_fields(event=events[0]) if events else log_fields(stream=stream)
+            logger.warning("publishing %s failed; left in the outbox for the relay: %s", stream, error, extra=fields)
             return False
         except Exception:
-            logger.exception("publishing %s failed after its commit; left in the outbox for the relay", stream)
+            fields = log_fields(event=events[0]) if events else log_fields(stream=stream)
+            logger.exception(
+                "publishing %s failed after its commit; left in the outbox for the relay", stream, extra=fields
+            )
             return False
         return True
 

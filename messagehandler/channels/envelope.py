@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from messagehandler.channels.attributes import (
     check_json_content_type,
@@ -31,6 +31,9 @@ from messagehandler.events.event import Event
 from messagehandler.events.metadata import EventMetadata, stored_metadata
 from messagehandler.events.serialization import EventSerializer
 
+if TYPE_CHECKING:
+    from messagehandler.telemetry.propagation import TraceContext
+
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 DATA_CONTENT_TYPE = "application/json"
@@ -42,8 +45,10 @@ class CloudEvent:
 
     `data` is the payload's JSON text (kept as text so it is serialised once, by the store's
     serializer). Extensions: `streamtype`, `streamid`, `streamversion`, `schemaversion`, and, when
-    set, `correlationid`, `causationid`, `tenantid`, `who`, and `encryptionkeyid` (the data key of the
-    event's sealed personal data, which `data` carries as stored; see `messagehandler.personal`).
+    set, `correlationid`, `causationid`, `tenantid`, `who`, `encryptionkeyid` (the data key of the
+    event's sealed personal data, which `data` carries as stored; see `messagehandler.personal`), and the
+    distributed-tracing extension's `traceparent` and `tracestate` (the W3C trace context the event was
+    published in).
     """
 
     id: str
@@ -61,14 +66,20 @@ class CloudEvent:
     tenant_id: str | None = None
     who: str | None = None
     encryption_key_id: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @classmethod
-    def from_event(cls, event: Event, serializer: EventSerializer, *, source: str | None = None) -> CloudEvent:
+    def from_event(
+        cls, event: Event, serializer: EventSerializer, *, source: str | None = None, trace: TraceContext | None = None
+    ) -> CloudEvent:
         meta = event.metadata
-        return cls.from_stored(meta, serializer.serialize(event), source=source)
+        return cls.from_stored(meta, serializer.serialize(event), source=source, trace=trace)
 
     @classmethod
-    def from_stored(cls, meta: EventMetadata, body: str, *, source: str | None = None) -> CloudEvent:
+    def from_stored(
+        cls, meta: EventMetadata, body: str, *, source: str | None = None, trace: TraceContext | None = None
+    ) -> CloudEvent:
         return cls(
             id=meta.event_id,
             source=source if source is not None else default_source(meta.source_type),
@@ -85,6 +96,8 @@ class CloudEvent:
             tenant_id=meta.tenant_id,
             who=meta.who,
             encryption_key_id=meta.encryption_key_id,
+            traceparent=None if trace is None else trace.traceparent,
+            tracestate=None if trace is None else trace.tracestate,
         )
 
     def attributes(self) -> dict[str, Any]:
@@ -108,6 +121,8 @@ class CloudEvent:
             ("tenantid", self.tenant_id),
             ("who", self.who),
             ("encryptionkeyid", self.encryption_key_id),
+            ("traceparent", self.traceparent),
+            ("tracestate", self.tracestate),
         ):
             if value is not None:
                 attributes[name] = value
@@ -165,6 +180,8 @@ class CloudEvent:
             tenant_id=read_optional_string(attributes, "tenantid"),
             who=read_optional_string(attributes, "who"),
             encryption_key_id=read_optional_string(attributes, "encryptionkeyid"),
+            traceparent=read_optional_string(attributes, "traceparent"),
+            tracestate=read_optional_string(attributes, "tracestate"),
         )
 
     def metadata(self) -> EventMetadata:

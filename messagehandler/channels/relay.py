@@ -18,6 +18,9 @@ from messagehandler.channels.dispatcher import Dispatcher
 from messagehandler.errors import ConfigurationError
 from messagehandler.eventsource.outbox import Outbox
 from messagehandler.eventsource.protocol import EventSource
+from messagehandler.telemetry.logs import log_fields
+from messagehandler.telemetry.outbox import Backlog, relaying
+from messagehandler.telemetry.spans import traced
 
 logger = logging.getLogger("messagehandler.relay")
 
@@ -44,28 +47,37 @@ class OutboxRelay:
         self._dispatcher = dispatcher
         self.stream_types = sorted(types)
 
+    @traced("outbox.relay_pass")
     async def run_once(self) -> RelayReport:
+        """One pass over the outbox; sets the backlog gauges per stream type to the entries it left pending."""
         report = RelayReport()
         for stream_type in self.stream_types:
+            backlog = Backlog(stream_type)
             async for entry in self._outbox.pending(stream_type):
                 report.entries += 1
                 try:
-                    stored = await self._source.load(stream_type, entry.stream_id, from_version=entry.from_version)
-                    events = [e for e in stored if e.metadata.version <= entry.to_version]
-                    await self._dispatcher.publish(events)
-                    cleared = await self._outbox.clear(entry)
+                    with relaying(entry):
+                        stored = await self._source.load(stream_type, entry.stream_id, from_version=entry.from_version)
+                        events = [e for e in stored if e.metadata.version <= entry.to_version]
+                        await self._dispatcher.publish(events)
+                        cleared = await self._outbox.clear(entry)
                 except Exception as error:
                     report.failed += 1
+                    backlog.add(entry)
                     logger.warning(
                         "relay could not publish %s v%d-%d: %s",
                         entry.stream,
                         entry.from_version,
                         entry.to_version,
                         error,
+                        extra=log_fields(entry=entry),
                     )
                     continue
                 report.published += len(events)
                 report.cleared += cleared
+                if not cleared:
+                    backlog.add(entry)
+            backlog.record()
         return report
 
     async def run(self, *, interval: float = 5.0, stop: asyncio.Event | None = None) -> None:

@@ -30,6 +30,9 @@ from messagehandler.eventsource.protocol import EventStream
 from messagehandler.eventsource.rows import BODY_CHUNK_CHARS, to_entity
 from messagehandler.eventsource.snapshot_rows import snapshot_entity
 from messagehandler.eventsource.snapshots import Snapshot
+from messagehandler.telemetry.attributes import MEMORY_SYSTEM
+from messagehandler.telemetry.propagation import current_trace
+from messagehandler.telemetry.store import store_attributes, traced_append, traced_load, traced_read
 
 _Row = tuple[EventMetadata, str]
 
@@ -66,6 +69,11 @@ class InMemoryEventSource(InMemoryLifecycle):
     def registry(self) -> EventTypeRegistry:
         return self._serializer.registry
 
+    @property
+    def telemetry_attributes(self) -> dict[str, str]:
+        return store_attributes(MEMORY_SYSTEM)
+
+    @traced_append
     async def append(
         self,
         stream_type: str,
@@ -106,7 +114,9 @@ class InMemoryEventSource(InMemoryLifecycle):
             streams[stream_id] = rows
         if snapshot is not None and self._snapshot_fits(stream_type, stream_id, events, bodies, snapshot):
             self._snapshots.setdefault(stream_type, {})[stream_id] = snapshot
-        return self._record_outbox(stream_type, stream_id, expected_version + 1, expected_version + len(rows))
+        return self._record_outbox(
+            stream_type, stream_id, expected_version + 1, expected_version + len(rows), stored_at
+        )
 
     def _check_limits(
         self,
@@ -143,13 +153,25 @@ class InMemoryEventSource(InMemoryLifecycle):
         validate_stream(stream_type, stream_id)
         return self._snapshots.get(stream_type, {}).get(stream_id)
 
-    def _record_outbox(self, stream_type: str, stream_id: str, first: int, last: int) -> OutboxEntry | None:
+    def _record_outbox(
+        self, stream_type: str, stream_id: str, first: int, last: int, stored_at: datetime
+    ) -> OutboxEntry | None:
         if not self._outbox_enabled:
             return None
         entries = self._outbox.setdefault(stream_type, {})
         older = entries.get(stream_id)
         self._tokens += 1
-        entry = OutboxEntry(stream_type, stream_id, older.from_version if older else first, last, str(self._tokens))
+        trace = current_trace()
+        entry = OutboxEntry(
+            stream_type,
+            stream_id,
+            older.from_version if older else first,
+            last,
+            str(self._tokens),
+            since=older.since if older else stored_at,
+            traceparent=None if trace is None else trace.traceparent,
+            tracestate=None if trace is None else trace.tracestate,
+        )
         entries[stream_id] = entry
         return entry
 
@@ -187,6 +209,7 @@ class InMemoryEventSource(InMemoryLifecycle):
             s[0].event_id == r[0].event_id for s, r in zip(stored, rows, strict=True)
         )
 
+    @traced_load
     async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
         validate_stream(stream_type, stream_id)
         stream = self._streams.get(stream_type, {}).get(stream_id)
@@ -203,6 +226,7 @@ class InMemoryEventSource(InMemoryLifecycle):
     def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
         return self.read_changes(stream_type, bad_rows=bad_rows)
 
+    @traced_read
     async def read_changes(
         self, stream_type: str, since: datetime | None = None, *, bad_rows: SkipBadRows | None = None
     ) -> AsyncIterator[EventStream]:

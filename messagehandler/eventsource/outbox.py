@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 OUTBOX_ROW_PREFIX = "$outbox_"
@@ -20,13 +21,22 @@ OUTBOX_ROW_PREFIX = "$outbox_"
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """Versions `from_version..to_version` of one stream are committed but not known to be published."""
+    """Versions `from_version..to_version` of one stream are committed but not known to be published.
+
+    `since` is when the entry was created (an append extending it keeps it), for the backlog's age;
+    `traceparent` and `tracestate` are the W3C trace context of the append that wrote it last, so the
+    relay continues that trace. All three may be None (entries written without them, or read from a
+    source that does not keep them).
+    """
 
     stream_type: str
     stream_id: str
     from_version: int
     to_version: int
     token: str
+    since: datetime | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @property
     def stream(self) -> str:

@@ -34,6 +34,8 @@ from messagehandler.processing.ledger import Ledger
 from messagehandler.processing.runs import QueryRun
 from messagehandler.processing.sources import Source
 from messagehandler.processing.standing_query import StandingQuery
+from messagehandler.telemetry.logs import log_fields
+from messagehandler.telemetry.messaging import acting, dead_lettered, received
 
 T = TypeVar("T")
 logger = logging.getLogger("messagehandler.processing")
@@ -184,6 +186,7 @@ class ProcessingHost:
                 self._capacity.clear()
                 await self._capacity.wait()
                 continue
+            started = time.time_ns()
             try:
                 batch = await receiver.receive(min(self.source.batch_size, free), wait=self.source.wait)
             except Exception:
@@ -197,6 +200,7 @@ class ProcessingHost:
                 continue
             backoff = 0.05
             if batch:
+                received(receiver, batch, started)
                 self._feed(batch)
 
     async def _keys_ready(self, batch: Sequence[ReceivedMessage]) -> bool:
@@ -267,7 +271,9 @@ class ProcessingHost:
         try:
             event = received.envelope.to_event(self.serializer)
         except Exception as error:
-            logger.exception("message %s could not be decoded", received.envelope.id)
+            logger.exception(
+                "message %s could not be decoded", received.envelope.id, extra=log_fields(envelope=received.envelope)
+            )
             context = ProcessingContext(cast(Event, None), received, self._ledger)
             context.mark_failed(f"could not decode: {error!r}")
         else:
@@ -335,10 +341,11 @@ class ProcessingHost:
         stats.actions += len(work)
         for run, outcome in work:
             try:
-                await run.action(outcome)
+                await acting(self.source.receiver, run.name, run.action, outcome)
             except Exception as error:
                 stats.failed_actions += 1
-                logger.exception("action of %s failed for messages %s", run.name, outcome.message_ids)
+                fields = log_fields(envelope=outcome.contexts[0].envelope) if outcome.contexts else None
+                logger.exception("action of %s failed for messages %s", run.name, outcome.message_ids, extra=fields)
                 reason = f"action of {run.name} failed: {error!r}"
                 for context in outcome.contexts:
                     context.mark_failed(reason)
@@ -390,7 +397,10 @@ class ProcessingHost:
             stats.abandoned += 1
             return self._settle(settlement, settlement.received.abandon())
         stats.dead_lettered += 1
-        logger.error("dead-lettering message %s: %s", settlement.received.envelope.id, settlement.reason)
+        envelope = settlement.received.envelope
+        logger.error(
+            "dead-lettering message %s: %s", envelope.id, settlement.reason, extra=log_fields(envelope=envelope)
+        )
         return self._settle(settlement, settlement.received.dead_letter(settlement.reason or "failed"))
 
     async def _settle(self, settlement: Settlement, call: Any) -> None:
@@ -401,7 +411,11 @@ class ProcessingHost:
                 "could not %s message %s; the channel will redeliver it",
                 settlement.outcome.value,
                 settlement.received.envelope.id,
+                extra=log_fields(envelope=settlement.received.envelope),
             )
+        else:
+            if settlement.outcome is Outcome.DEAD_LETTER:
+                dead_lettered(self.source.receiver, "failed")
 
     def _check_idle(self) -> None:
         if self._in_flight == 0 and not self._busy_workers and self._work.empty() and not self._pending_work:

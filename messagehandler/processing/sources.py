@@ -177,6 +177,8 @@ class CatchUpReceiver:
     """
 
     kind = ChannelKind.STREAMING
+    messaging_system = "messagehandler.event_store"
+    """`messaging.system` of its spans and metrics (OpenTelemetry messaging conventions)."""
 
     def __init__(
         self,

@@ -28,6 +28,7 @@ from messagehandler.projections.checkpoints import (
 from messagehandler.projections.errors import CheckpointError, CorruptCheckpointError
 from messagehandler.projections.projector import Projector, project_streams
 from messagehandler.projections.version import read_model_version
+from messagehandler.telemetry.rebuilds import restoring
 
 R = TypeVar("R")
 
@@ -115,9 +116,10 @@ class DurableReadModel(Generic[R]):
     async def catch_up(self) -> set[str]:
         """Apply the events stored since the position; returns the ids of the records created or changed."""
         self._refuse_if_interrupted("catch up")
-        streams = catch_up(
+        feed = catch_up(
             self.projector.source, self.stream_type, self.position, margin=self.margin, bad_rows=self.bad_rows
         )
+        streams = restoring(feed, "catch_up", self.stream_type, self.record_type, self.name)
         try:
             return await project_streams(self._builder, streams, self.records, self._factory)
         except BaseException:

@@ -11,6 +11,7 @@ from messagehandler.eventsource.protocol import EventSource, EventStream
 from messagehandler.projections.builder import Factory, RecordBuilder
 from messagehandler.projections.errors import NoProjectionError
 from messagehandler.projections.projection import Projection
+from messagehandler.telemetry.rebuilds import restoring
 
 R = TypeVar("R")
 
@@ -118,7 +119,8 @@ class Projector:
                 return None
             return builder.project(None, events, stream_id, make)
         records: dict[str, R] = {}
-        await project_streams(builder, self._streams(stream_type, bad_rows), records, make)
+        streams = restoring(self._streams(stream_type, bad_rows), "restore", stream_type, record_type)
+        await project_streams(builder, streams, records, make)
         return records
 
     async def restore_into(
@@ -153,7 +155,7 @@ class Projector:
         project = builder.project
         pending: dict[str, R] = {}
         written: set[str] = set()
-        async for stream in self._streams(stream_type, bad_rows):
+        async for stream in restoring(self._streams(stream_type, bad_rows), "restore", stream_type, record_type):
             stream_id = stream.stream_id
             before = pending.get(stream_id)
             if before is None and stream_id in written:

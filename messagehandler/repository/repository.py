@@ -30,6 +30,7 @@ from messagehandler.eventsource.memory import InMemoryEventSource
 from messagehandler.eventsource.protocol import EventSource
 from messagehandler.repository.access import AccessStrategy
 from messagehandler.repository.defaults import default_access
+from messagehandler.telemetry.spans import traced
 
 A = TypeVar("A", bound=EventSourced)
 
@@ -120,6 +121,7 @@ class AggregateRepository:
         self._register(type(aggregate))
         self._identity[key] = aggregate
 
+    @traced("repository.flush")
     async def flush(self) -> list[Event]:
         """Store the pending events of every touched aggregate, each atomically; return what was committed.
 

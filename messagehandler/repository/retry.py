@@ -12,6 +12,7 @@ from messagehandler.errors import ConcurrencyError
 from messagehandler.eventsource.protocol import EventSource
 from messagehandler.repository.access import AccessStrategy
 from messagehandler.repository.repository import AggregateRepository
+from messagehandler.telemetry.metrics import count_retry
 
 if TYPE_CHECKING:
     from messagehandler.channels.dispatcher import Dispatcher
@@ -43,9 +44,10 @@ async def retry_on_conflict(
         result = await command(repository)
         try:
             await repository.flush()
-        except ConcurrencyError:
+        except ConcurrencyError as conflict:
             if attempt == attempts or repository.last_flush_committed:
                 raise
+            count_retry(conflict.stream_type)
             await asyncio.sleep(backoff * attempt * (0.5 + random.random()))
             continue
         return result

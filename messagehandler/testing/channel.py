@@ -28,14 +28,21 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.errors import ChannelClosedError, EnvelopeTooLargeError
 from messagehandler.channels.protocol import Channel, ChannelKind, ChannelReceiver
 from messagehandler.testing._pytest import pytest, pytest_asyncio
-from messagehandler.testing.envelopes import Arrived, envelopes, interleaved, structured_size, with_wire_size
+from messagehandler.testing.envelopes import (
+    Arrived,
+    envelopes,
+    interleaved,
+    structured_size,
+    trace_context,
+    with_wire_size,
+)
 
 Probe = Callable[[int, float], Awaitable[list[Arrived]]]
 """`probe(expected, wait_seconds)`: what arrived, in arrival order, once `expected` arrived or `wait` ran out."""
@@ -78,6 +85,8 @@ class ChannelContract(ABC):
     wait: float = 10.0
     """Seconds the suite waits for envelopes that must arrive."""
     absence_wait: float = 0.5
+    carries_extensions: bool = True
+    """Whether CloudEvents extension attributes travel (not with Event Grid's own event schema)."""
     """Seconds the suite waits to be sure that envelopes which must not arrive did not."""
 
     @abstractmethod
@@ -102,6 +111,18 @@ class ChannelContract(ABC):
 
         arrived = await under_test.probe(len(sent), self.wait)
         assert sorted(arrived) == sorted(Arrived.of(envelope) for envelope in sent)
+
+    async def test_the_trace_context_travels_with_each_envelope(self, under_test: ChannelUnderTest) -> None:
+        traced = trace_context(stream_id())
+        traced[1] = replace(traced[1], tracestate=None)
+
+        await under_test.channel.publish(traced)
+
+        arrived = await under_test.probe(len(traced), self.wait)
+        expected = (
+            traced if self.carries_extensions else [replace(e, traceparent=None, tracestate=None) for e in traced]
+        )
+        assert sorted(arrived) == sorted(Arrived.of(envelope) for envelope in expected)
 
     async def test_order_within_each_stream_is_kept(self, under_test: ChannelUnderTest) -> None:
         first, second, third = (envelopes(stream_id(), 6) for _ in range(3))

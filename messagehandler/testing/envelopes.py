@@ -39,6 +39,19 @@ def envelopes(
     return [CloudEvent.from_event(event, SERIALIZER) for event in events]
 
 
+def trace_context(stream_id: str, count: int = 2) -> list[CloudEvent]:
+    """Envelopes carrying a W3C trace context (the CloudEvents distributed-tracing extension), as a traced
+    dispatcher builds them: each with its own `traceparent` and a vendor `tracestate`."""
+    return [
+        replace(
+            envelope,
+            traceparent=f"00-{index + 1:032x}-{index + 1:016x}-01",
+            tracestate=f"vendor=state-{index},other=x",
+        )
+        for index, envelope in enumerate(envelopes(stream_id, count))
+    ]
+
+
 def interleaved(*streams: list[CloudEvent]) -> list[CloudEvent]:
     """Round-robin merge, so a publish call mixes streams the way a multi-aggregate flush does."""
     merged: list[CloudEvent] = []
@@ -79,7 +92,10 @@ class Arrived(NamedTuple):
     type: str
     subject: str
     data: Any
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @classmethod
     def of(cls, envelope: CloudEvent) -> Arrived:
-        return cls(envelope.id, envelope.type, envelope.subject, json.loads(envelope.data))
+        data = json.loads(envelope.data)
+        return cls(envelope.id, envelope.type, envelope.subject, data, envelope.traceparent, envelope.tracestate)

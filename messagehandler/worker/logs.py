@@ -2,7 +2,8 @@
 
 Azure Container Apps and Kubernetes keep what a container writes to stdout and stderr; JSON lines
 (`--log-format json`) arrive in Log Analytics or Loki as fields (`level`, `logger`, `message`,
-`worker`, `exception`) without a parsing rule.
+`worker`, `exception`, and `stream`, `version`, `event_id`, `trace_id`, `span_id` when a record is about
+an event or was written inside a span) without a parsing rule.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Literal, TextIO
 
+from messagehandler.telemetry.logs import FIELDS
+from messagehandler.telemetry.propagation import current_ids
+
 LogFormat = Literal["text", "json"]
 
 
@@ -22,13 +26,20 @@ class JsonFormatter(logging.Formatter):
         self.worker_id = worker_id
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {
+        line: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
             "worker": self.worker_id,
         }
+        for name in FIELDS:
+            if (value := getattr(record, name, None)) is not None:
+                line[name] = value
+        if "trace_id" not in line:
+            trace_id, span_id = current_ids()
+            if trace_id is not None:
+                line["trace_id"], line["span_id"] = trace_id, span_id
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)

@@ -38,6 +38,8 @@ class TestEventGridCloudEvent(ChannelContract):
 
 
 class TestEventGridEventGrid(ChannelContract):
+    carries_extensions = False
+
     def channel_under_test(self) -> AbstractAsyncContextManager[ChannelUnderTest]:
         return event_grid("eventgrid")()
 

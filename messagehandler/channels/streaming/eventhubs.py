@@ -50,6 +50,9 @@ class EventHubChannel(AzureMessagingAdapter):
     `EventHubProducerClient` (for instance `retry_total`).
     """
 
+    messaging_system = "eventhubs"
+    """`messaging.system` of its spans and metrics (OpenTelemetry messaging conventions)."""
+
     def __init__(
         self,
         fully_qualified_namespace: str,

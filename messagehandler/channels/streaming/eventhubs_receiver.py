@@ -42,6 +42,7 @@ from messagehandler.channels.errors import ChannelConfigurationError, ChannelErr
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
 from messagehandler.extras import requires_extra
 from messagehandler.redaction import describe_error
+from messagehandler.telemetry.messaging import dead_lettered
 
 with requires_extra("eventhubs", "the Event Hubs channel", ("azure.eventhub",)):
     from azure.eventhub import CloseReason, EventData, LoadBalancingStrategy
@@ -239,6 +240,9 @@ class EventHubReceiver(AzureMessagingAdapter):
     may wait unsettled before the SDK is held back. Extra keyword options go to the SDK's
     `EventHubConsumerClient` (for instance `retry_total`).
     """
+
+    messaging_system = "eventhubs"
+    """`messaging.system` of its spans and metrics (OpenTelemetry messaging conventions)."""
 
     kind = ChannelKind.STREAMING
 
@@ -449,6 +453,7 @@ class EventHubReceiver(AzureMessagingAdapter):
                 partition_id,
                 error,
             )
+            dead_lettered(self, "undecodable")
             return None
 
     async def _close(self) -> None:

@@ -54,6 +54,9 @@ class ServiceBusChannel(AzureMessagingAdapter):
     `ServiceBusClient` (for instance `retry_total`).
     """
 
+    messaging_system = "servicebus"
+    """`messaging.system` of its spans and metrics (OpenTelemetry messaging conventions)."""
+
     def __init__(
         self,
         fully_qualified_namespace: str,

@@ -23,6 +23,7 @@ from messagehandler.channels.errors import ChannelError, MalformedEnvelopeError,
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
 from messagehandler.channels.transactional.servicebus_messages import envelope_of
 from messagehandler.extras import requires_extra
+from messagehandler.telemetry.messaging import dead_lettered
 
 with requires_extra("servicebus", "the Service Bus channel", ("azure.servicebus",)):
     from azure.servicebus import ServiceBusReceivedMessage
@@ -72,6 +73,7 @@ async def set_aside(
     try:
         with adapter._errors(f"dead-letter message {message.message_id}"):
             await sdk.dead_letter_message(message, reason=NOT_A_CLOUD_EVENT, error_description=str(error))
+        dead_lettered(adapter, "undecodable")
     except ChannelError as failure:
         logger.warning(
             "channel %r: could not dead-letter message %s; it comes back when its lock expires: %s",
@@ -119,6 +121,9 @@ class ServiceBusDelivery:
 
 class ServiceBusChannelReceiver(AzureMessagingAdapter):
     """A `ChannelReceiver` over one queue or topic subscription; obtain it from `ServiceBusChannel.receiver()`."""
+
+    messaging_system = "servicebus"
+    """`messaging.system` of its spans and metrics (OpenTelemetry messaging conventions)."""
 
     kind = ChannelKind.TRANSACTIONAL
 

@@ -63,6 +63,8 @@ class ServiceBusSessionReceiver(AzureMessagingAdapter):
     """
 
     kind = ChannelKind.TRANSACTIONAL
+    messaging_system = "servicebus"
+    """`messaging.system` of its spans and metrics (OpenTelemetry messaging conventions)."""
 
     def __init__(
         self,

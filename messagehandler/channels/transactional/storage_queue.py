@@ -46,6 +46,9 @@ class StorageQueueChannel(Closeable):
     the SDK's `QueueClient` (for instance `retry_total`).
     """
 
+    messaging_system = "azure.storage.queue"
+    """`messaging.system` of its spans and metrics (OpenTelemetry messaging conventions)."""
+
     def __init__(
         self,
         account_url: str,

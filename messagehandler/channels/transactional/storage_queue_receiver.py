@@ -29,6 +29,7 @@ from messagehandler.channels.lifecycle import Closeable
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
 from messagehandler.channels.transactional.storage_queue_clients import POISON_SUFFIX, QueueClients, message_bytes
 from messagehandler.extras import requires_extra
+from messagehandler.telemetry.messaging import dead_lettered
 
 with requires_extra("storage-queue", "the Storage Queue channel", ("azure.storage.queue",)):
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -95,6 +96,9 @@ class StorageQueueReceiver(Closeable):
     Storage Queues have no long polling: `receive` polls with growing pauses (up to
     `poll_interval_max`) until a message arrives or `wait` runs out.
     """
+
+    messaging_system = "azure.storage.queue"
+    """`messaging.system` of its spans and metrics (OpenTelemetry messaging conventions)."""
 
     kind = ChannelKind.TRANSACTIONAL
 
@@ -163,20 +167,21 @@ class StorageQueueReceiver(Closeable):
         for message in page:
             if (message.dequeue_count or 1) > self._max_delivery_count:
                 reason = f"delivered {message.dequeue_count} times, over the limit of {self._max_delivery_count}"
-                await self._set_aside(message, reason)
+                await self._set_aside(message, reason, "max_deliveries")
                 continue
             try:
                 envelope = CloudEvent.from_json(message_bytes(message.content))
             except MalformedEnvelopeError as error:
-                await self._set_aside(message, f"not a CloudEvent envelope: {error}")
+                await self._set_aside(message, f"not a CloudEvent envelope: {error}", "undecodable")
                 continue
             received.append(StorageQueueMessage(self, message, envelope))
         return received
 
-    async def _set_aside(self, message: QueueMessage, reason: str) -> None:
+    async def _set_aside(self, message: QueueMessage, reason: str, kind: str) -> None:
         """Move a message that will never be handled to the poison queue, without failing its batch."""
         try:
             await self.move_to_poison(message, reason)
+            dead_lettered(self, kind)
         except ChannelError as error:
             logger.warning(
                 "channel %r: could not move message %s to %r (%s); it stays hidden until its visibility "

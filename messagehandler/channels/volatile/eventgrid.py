@@ -86,6 +86,9 @@ class EventGridChannel(Closeable):
     honours them); further keyword options go to the client as they are.
     """
 
+    messaging_system = "eventgrid"
+    """`messaging.system` of its spans and metrics (OpenTelemetry messaging conventions)."""
+
     def __init__(
         self,
         endpoint: str,

@@ -65,6 +65,9 @@ class InProcessChannel(Closeable):
     oldest is dropped and counted in `dropped`.
     """
 
+    messaging_system = "messagehandler.in_process"
+    """`messaging.system` of its spans and metrics (OpenTelemetry messaging conventions)."""
+
     def __init__(
         self,
         name: str = "in-process",

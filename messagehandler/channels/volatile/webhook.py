@@ -66,6 +66,9 @@ class WebhookChannel(Closeable):
     only its scheme, host and port ever appear in reprs and errors.
     """
 
+    messaging_system = "webhook"
+    """`messaging.system` of its spans and metrics (OpenTelemetry messaging conventions)."""
+
     def __init__(
         self,
         url: str,

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Self
 
 from azure.core import MatchConditions
@@ -51,11 +51,12 @@ from messagehandler.eventsource.lifecycle_rows import RECORD_COLUMNS, is_lifecyc
 from messagehandler.eventsource.limits import DEFAULT_LIMITS, MAX_VERSION, check_rows, snapshot_fits, surely_within
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.outbox_rows import (
+    ENTRY_COLUMNS,
     FROM_VERSION,
     KIND,
     OUTBOX_RANGE_END,
     OUTBOX_RANGE_START,
-    TO_VERSION,
+    SINCE,
     entry_from_row,
     outbox_entity,
     outbox_row_key,
@@ -77,6 +78,9 @@ from messagehandler.eventsource.rows import (
 from messagehandler.eventsource.snapshot_rows import snapshot_entity, snapshot_from_row, snapshot_row_key
 from messagehandler.eventsource.snapshots import Snapshot
 from messagehandler.redaction import describe_error
+from messagehandler.telemetry.attributes import TABLES_SYSTEM
+from messagehandler.telemetry.propagation import current_trace
+from messagehandler.telemetry.store import store_attributes, traced_append, traced_load, traced_read
 
 _log = logging.getLogger(__name__)
 
@@ -242,10 +246,18 @@ class AzureTableStorageEventSource:
         return self._table_name
 
     @property
+    def telemetry_attributes(self) -> dict[str, Any]:
+        """What spans of this source say about it: `db.system.name` `azure.tables`, account, table, server."""
+        return store_attributes(
+            TABLES_SYSTEM, namespace=self._client.account_name, collection=self._table_name, url=self._client.url
+        )
+
+    @property
     def table_client(self) -> TableClient:
         """The underlying SDK client, for table operations this source does not offer."""
         return self._client
 
+    @traced_append
     async def append(
         self,
         stream_type: str,
@@ -293,7 +305,11 @@ class AzureTableStorageEventSource:
         bodies = [serialize(event) for event in events]
         entities = [to_entity(partition, event, body, chunk_chars) for event, body in zip(events, bodies, strict=True)]
         first, last = expected_version + 1, expected_version + len(events)
-        outbox_row = outbox_entity(partition, stream_id, first, last) if self._outbox else None
+        outbox_row = None
+        if self._outbox:
+            outbox_row = outbox_entity(
+                partition, stream_id, first, last, since=datetime.now(UTC), trace=current_trace()
+            )
         if chunk_chars != BODY_CHUNK_CHARS or not surely_within(events, bodies, DEFAULT_LIMITS):
             check_rows(stream, entities, outbox_row=outbox_row)
         tail: list[Any] = []
@@ -444,6 +460,7 @@ class AzureTableStorageEventSource:
         if existing is None:
             return ("create", row)
         extended = {**row, FROM_VERSION: min(existing[FROM_VERSION], row[FROM_VERSION])}
+        extended.pop(SINCE, None)  # the entry's age counts from the append that created it
         options = {
             "mode": UpdateMode.MERGE,
             "etag": existing.metadata["etag"],
@@ -484,8 +501,7 @@ class AzureTableStorageEventSource:
         entries: list[OutboxEntry] = []
         for partition in partition_keys(stream_type, self._shards):
             params = {"pk": partition, "lo": OUTBOX_RANGE_START, "hi": OUTBOX_RANGE_END}
-            select = [SOURCE_ID, FROM_VERSION, TO_VERSION]
-            rows = self._query(_RANGE, params, select=select, action=f"read the outbox of {stream_type}")
+            rows = self._query(_RANGE, params, select=ENTRY_COLUMNS, action=f"read the outbox of {stream_type}")
             entries.extend([entry_from_row(stream_type, row, str(row[ETAG])) async for row in rows])
         for entry in sorted(entries, key=lambda e: e.stream_id):
             yield entry
@@ -541,6 +557,7 @@ class AzureTableStorageEventSource:
                 last = max(last, version_in(row) or 0)
         return last
 
+    @traced_load
     async def load(self, stream_type: str, stream_id: str, *, from_version: int = 1) -> list[Event]:
         validate_stream(stream_type, stream_id)
         start = max(from_version, 1)
@@ -631,6 +648,7 @@ class AzureTableStorageEventSource:
     def read_type(self, stream_type: str, *, bad_rows: SkipBadRows | None = None) -> AsyncIterator[EventStream]:
         return self.read_changes(stream_type, bad_rows=bad_rows)
 
+    @traced_read
     async def read_changes(
         self, stream_type: str, since: datetime | None = None, *, bad_rows: SkipBadRows | None = None
     ) -> AsyncIterator[EventStream]:
