@@ -35,7 +35,7 @@ from messagehandler.processing.runs import QueryRun
 from messagehandler.processing.sources import Source
 from messagehandler.processing.standing_query import StandingQuery
 from messagehandler.telemetry.logs import log_fields
-from messagehandler.telemetry.messaging import acting, dead_lettered, received
+from messagehandler.telemetry.messaging import acting, dead_lettered, record_receive
 
 T = TypeVar("T")
 logger = logging.getLogger("messagehandler.processing")
@@ -200,7 +200,7 @@ class ProcessingHost:
                 continue
             backoff = 0.05
             if batch:
-                received(receiver, batch, started)
+                record_receive(receiver, batch, started)
                 self._feed(batch)
 
     async def _keys_ready(self, batch: Sequence[ReceivedMessage]) -> bool:

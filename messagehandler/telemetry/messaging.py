@@ -1,7 +1,7 @@
 """Instrumentation of channels and processing: send, receive, process, dead-letter, consumer lag.
 
 `sending` wraps one channel's publish in a producer span; the envelopes themselves carry the context
-they were planned in (see `messagehandler.channels.dispatcher`). `received` records a receive span
+they were planned in (see `messagehandler.channels.dispatcher`). `record_receive` records a receive span
 after the fact (a poll that returns nothing leaves no span), linking every message's context.
 `acting` runs a standing query's action inside a consumer span whose parent is the context the first
 source message carried, so the action continues the producer's trace; the others are linked. The
@@ -54,7 +54,7 @@ async def _send(channel: Publisher[E], envelopes: Sequence[E]) -> None:
         measures.sent.add(len(envelopes), _destination(channel))
 
 
-def received(receiver: Endpoint, batch: Sequence[Delivery], started_ns: int) -> None:
+def record_receive(receiver: Endpoint, batch: Sequence[Delivery], started_ns: int) -> None:
     """Record a receive of `batch` that began at `started_ns` (`time.time_ns()`); nothing for an empty one."""
     if not batch:
         return
