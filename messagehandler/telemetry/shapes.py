@@ -2,16 +2,17 @@
 
 The parts import telemetry, so telemetry may not import them back (not even for type checking): each
 Protocol names the few attributes a helper reads, and `CloudEvent`, `EventStream`, `OutboxEntry`,
-channels and receivers satisfy them as they are.
+channels and receivers satisfy them as they are (a test checks each against the real class).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence, Sized
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 
+@runtime_checkable
 class Envelope(Protocol):
     """A CloudEvent as channels carry it (`messagehandler.channels.envelope.CloudEvent`)."""
 
@@ -35,6 +36,7 @@ E = TypeVar("E", bound=Envelope)
 E_contra = TypeVar("E_contra", bound=Envelope, contravariant=True)
 
 
+@runtime_checkable
 class Endpoint(Protocol):
     """A channel or a receiver; `messaging_system` (a class attribute) is optional."""
 
@@ -42,10 +44,12 @@ class Endpoint(Protocol):
     def name(self) -> str: ...
 
 
+@runtime_checkable
 class Publisher(Endpoint, Protocol[E_contra]):
     def publish(self, envelopes: Sequence[E_contra]) -> Awaitable[None]: ...
 
 
+@runtime_checkable
 class Delivery(Protocol):
     """A received message (`messagehandler.channels.protocol.ReceivedMessage`)."""
 
@@ -53,6 +57,7 @@ class Delivery(Protocol):
     def envelope(self) -> Envelope: ...
 
 
+@runtime_checkable
 class Outcome(Protocol):
     """What an action acts on (`messagehandler.processing.context.ActionableContext`)."""
 
@@ -63,6 +68,7 @@ class Outcome(Protocol):
 OutcomeT = TypeVar("OutcomeT", bound=Outcome)
 
 
+@runtime_checkable
 class Stream(Protocol):
     """A stream read in bulk (`messagehandler.eventsource.protocol.EventStream`)."""
 
@@ -73,6 +79,7 @@ class Stream(Protocol):
 S = TypeVar("S", bound=Stream)
 
 
+@runtime_checkable
 class Metadata(Protocol):
     @property
     def stream(self) -> str: ...
@@ -82,6 +89,7 @@ class Metadata(Protocol):
     def event_id(self) -> str: ...
 
 
+@runtime_checkable
 class Recorded(Protocol):
     """An event with its metadata (`messagehandler.events.event.Event`)."""
 
@@ -89,6 +97,7 @@ class Recorded(Protocol):
     def metadata(self) -> Metadata: ...
 
 
+@runtime_checkable
 class Entry(Protocol):
     """An outbox entry (`messagehandler.eventsource.outbox.OutboxEntry`)."""
 

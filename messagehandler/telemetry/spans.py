@@ -78,14 +78,6 @@ def current_span(
             raise
 
 
-def internal(name: str, attributes: Attributes | None = None) -> contextlib.AbstractContextManager[Span | None]:
-    """An internal span of the library's own (`repository.flush`, ...) current for the block; a no-op when off."""
-    found = tracer()
-    if found is None:
-        return NO_SPAN
-    return current_span(found, name, SpanKind.INTERNAL, attributes or {})
-
-
 def traced(name: str) -> Callable[[F], F]:
     """Decorate a coroutine function with an internal span `name`, current while it runs."""
 
