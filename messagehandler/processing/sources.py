@@ -20,6 +20,7 @@ from messagehandler.events.serialization import EventSerializer, UndecodedEvent,
 from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
 from messagehandler.eventsource.protocol import EventSource, EventStream
 from messagehandler.processing.errors import CorruptPositionError, ProcessingError
+from messagehandler.telemetry.logs import log_fields
 
 logger = logging.getLogger("messagehandler.processing")
 
@@ -158,6 +159,7 @@ class StoredMessage:
             self.envelope.subject,
             self.event.metadata.version,
             reason,
+            extra=log_fields(envelope=self.envelope),
         )
         await self._receiver._completed(self)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,28 @@ async def test_replicating_the_cache_is_a_span_and_measures_its_throughput(
     assert telemetry.point("messagehandler.cache.events").value == 3
     assert telemetry.point("messagehandler.cache.duration").count == 1
     assert telemetry.point("messagehandler.cache.throughput").value > 0
+
+
+async def test_every_receiver_that_skips_a_message_logs_its_event_and_trace(caplog: pytest.LogCaptureFixture) -> None:
+    from messagehandler.processing import CatchUpReceiver, MemoryPositionStore
+
+    source = InMemoryEventSource()
+    await register(source, None, "acme")
+    (event,) = await source.load("Organization", "acme")
+    producer_trace = "ef" * 16
+    (envelope,) = [replace(e, traceparent=f"00-{producer_trace}-{'12' * 8}-01") for e in envelopes([event], SERIALIZER)]
+    channel = InProcessChannel("orders")
+    await channel.publish([envelope])
+    feed = CatchUpReceiver(source, "Organization", SERIALIZER, MemoryPositionStore(), margin=timedelta(0))
+    (from_channel,) = await channel.receive(1, wait=timedelta(seconds=1))
+    (from_store,) = await feed.receive(1, wait=timedelta(seconds=1))
+
+    with caplog.at_level(logging.WARNING):
+        await from_channel.dead_letter("cannot handle it")
+        await from_store.dead_letter("cannot handle it")
+
+    channel_record, store_record = [r for r in caplog.records if "cannot handle it" in r.getMessage()]
+    expected = ("Organization/acme", 1, event.metadata.event_id)
+    assert (channel_record.stream, channel_record.version, channel_record.event_id) == expected  # type: ignore[attr-defined]
+    assert channel_record.trace_id == producer_trace  # type: ignore[attr-defined]
+    assert (store_record.stream, store_record.version, store_record.event_id) == expected  # type: ignore[attr-defined]

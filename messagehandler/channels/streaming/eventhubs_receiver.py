@@ -42,6 +42,7 @@ from messagehandler.channels.errors import ChannelConfigurationError, ChannelErr
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
 from messagehandler.extras import requires_extra
 from messagehandler.redaction import describe_error
+from messagehandler.telemetry.logs import log_fields
 from messagehandler.telemetry.messaging import dead_lettered
 
 with requires_extra("eventhubs", "the Event Hubs channel", ("azure.eventhub",)):
@@ -99,6 +100,7 @@ class EventHubDelivery:
             self.partition_id,
             self.envelope.id,
             reason,
+            extra=log_fields(envelope=self.envelope),
         )
         await self.complete()
 

@@ -19,6 +19,7 @@ from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.lifecycle import Closeable
 from messagehandler.channels.limits import encode_within_limit
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
+from messagehandler.telemetry.logs import log_fields
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,13 @@ class InProcessMessage:
         return None
 
     async def dead_letter(self, reason: str) -> None:
-        logger.warning("in-process channel %r dropped event %s: %s", self.channel, self.envelope.id, reason)
+        logger.warning(
+            "in-process channel %r dropped event %s: %s",
+            self.channel,
+            self.envelope.id,
+            reason,
+            extra=log_fields(envelope=self.envelope),
+        )
 
 
 class Subscription:
