@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+SESSION_POLL = 0.25
+"""Seconds a held session is asked to wait for its next message within one `receive`."""
+
 
 class _Session:
     """One locked session: its SDK receiver, the delivery not yet settled, when it last had a message."""
@@ -112,10 +115,12 @@ class ServiceBusSessionReceiver(AzureMessagingAdapter):
         while True:
             await self._release_idle()
             if len(self._sessions) < self._max_sessions:
-                await self._accept(max(0.05, deadline - loop.time()))
+                # Holding sessions, only look whether another came; holding none, wait for one.
+                await self._accept(0 if self._sessions else max(0.05, deadline - loop.time()))
             ready = [session for session in self._sessions.values() if not session.unsettled][:max_messages]
             if ready:
-                batches = await asyncio.gather(*(self._take(session) for session in ready))
+                poll = min(SESSION_POLL, max(0.01, deadline - loop.time()))
+                batches = await asyncio.gather(*(self._take(session, poll) for session in ready))
                 deliveries = [delivery for batch in batches for delivery in batch]
                 if deliveries:
                     return deliveries
@@ -153,9 +158,9 @@ class ServiceBusSessionReceiver(AzureMessagingAdapter):
         self._renewer.register(sdk, sdk.session)
         logger.debug("channel %r: holding session %r", self._name, session_id)
 
-    async def _take(self, session: _Session) -> list[ReceivedMessage]:
+    async def _take(self, session: _Session, poll: float) -> list[ReceivedMessage]:
         with self._errors(f"receive from session {session.session_id!r}"):
-            received = await session.sdk.receive_messages(max_message_count=1, max_wait_time=0.05)
+            received = await session.sdk.receive_messages(max_message_count=1, max_wait_time=poll)
         deliveries: list[ReceivedMessage] = []
         for message in received:
             session.last_message = asyncio.get_running_loop().time()
