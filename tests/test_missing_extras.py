@@ -24,6 +24,7 @@ INTEGRATIONS = [
     ("messagehandler.channels.volatile.eventgrid", ("azure.eventgrid",), "eventgrid"),
     ("messagehandler.channels.volatile.webhook", ("aiohttp",), "webhook"),
     ("messagehandler.search.azure_search", ("azure.search",), "search"),
+    ("messagehandler.search.azure_indexes", ("azure.search",), "search"),
     ("messagehandler.processing", ("reactivex",), "processing"),
     ("messagehandler.processing.host", ("reactivex",), "processing"),
     ("messagehandler.worker.health", ("aiohttp",), "worker"),
