@@ -30,7 +30,7 @@ from messagehandler.errors import MessageHandlerError
 from messagehandler.events.event import Event
 from messagehandler.events.preparing import prepare_to_write
 from messagehandler.events.serialization import EventSerializer, JsonEventSerializer
-from messagehandler.eventsource.outbox import Outbox, OutboxEntry
+from messagehandler.eventsource.outbox import DeferredClearing, Outbox, OutboxEntry
 from messagehandler.eventsource.protocol import EventSource
 from messagehandler.redaction import describe_error
 from messagehandler.telemetry.logs import log_fields
@@ -142,7 +142,9 @@ class Dispatcher:
         """Publish a fresh commit and clear its outbox entry; False (logged) when publishing failed.
 
         Never raises: the events are committed, and an error here would invite the caller to run the
-        command again. What was not published stays in the outbox for the relay.
+        command again. What was not published stays in the outbox for the relay. The clear does not
+        hold up the flush when the outbox can clear later (`DeferredClearing`): the entry is handed
+        over once published and deleted in a batch afterwards, or folded into the stream's next append.
 
         When the entry starts before these events (older ones were never published), those are
         loaded and published first, so each stream's events go out in version order.
@@ -154,7 +156,9 @@ class Dispatcher:
                 older = await source.load(entry.stream_type, entry.stream_id, from_version=entry.from_version)
                 to_publish = [e for e in older if e.metadata.version < events[0].metadata.version] + to_publish
             await self.publish(to_publish)
-            if entry is not None and isinstance(source, Outbox):
+            if entry is not None and isinstance(source, DeferredClearing):
+                source.clear_later(entry)
+            elif entry is not None and isinstance(source, Outbox):
                 await source.clear(entry)
         except ChannelError as error:
             fields = log_fields(event=events[0]) if events else log_fields(stream=stream)

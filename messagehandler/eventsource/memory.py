@@ -171,6 +171,7 @@ class InMemoryEventSource(InMemoryLifecycle):
             since=older.since if older else stored_at,
             traceparent=None if trace is None else trace.traceparent,
             tracestate=None if trace is None else trace.tracestate,
+            written_at=stored_at,
         )
         entries[stream_id] = entry
         return entry
@@ -195,6 +196,16 @@ class InMemoryEventSource(InMemoryLifecycle):
             return False
         del entries[entry.stream_id]
         return True
+
+    def clear_later(self, entry: OutboxEntry) -> None:
+        """Clear at once: in memory a clear costs no round trip, so there is nothing to defer."""
+        entries = self._outbox.get(entry.stream_type, {})
+        current = entries.get(entry.stream_id)
+        if current is not None and current.token == entry.token:
+            del entries[entry.stream_id]
+
+    async def cleared(self) -> None:
+        """Every clear is done at once; present so both sources offer the same outbox."""
 
     def _commit_time(self) -> datetime:
         """Like a store's commit timestamp, but strictly increasing so tests of catch-up are exact."""

@@ -11,7 +11,7 @@ range is the one that removes it, and nothing is dropped.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -25,8 +25,9 @@ class OutboxEntry:
 
     `since` is when the entry was created (an append extending it keeps it), for the backlog's age;
     `traceparent` and `tracestate` are the W3C trace context of the append that wrote it last, so the
-    relay continues that trace. All three may be None (entries written without them, or read from a
-    source that does not keep them).
+    relay continues that trace; `written_at` is when the store last wrote it (Table Storage's
+    `Timestamp`), whose age tells the relay whether a flush may still be publishing it. All four may
+    be None (entries written without them, or read from a source that does not keep them).
     """
 
     stream_type: str
@@ -37,6 +38,7 @@ class OutboxEntry:
     since: datetime | None = None
     traceparent: str | None = None
     tracestate: str | None = None
+    written_at: datetime | None = field(default=None, compare=False)
 
     @property
     def stream(self) -> str:
@@ -59,4 +61,17 @@ class Outbox(Protocol):
 
         An entry that is already gone counts as cleared.
         """
+        ...
+
+
+@runtime_checkable
+class DeferredClearing(Protocol):
+    """An outbox that clears published entries later, in batches, so a flush does not wait for it."""
+
+    def clear_later(self, entry: OutboxEntry) -> None:
+        """Clear the entry soon, if it is unchanged by then; an entry that cannot be cleared stays for the relay."""
+        ...
+
+    async def cleared(self) -> None:
+        """Wait until every entry given to `clear_later` so far was cleared (or left for the relay)."""
         ...

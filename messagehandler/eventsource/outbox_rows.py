@@ -9,7 +9,7 @@ never mix with a stream's rows and one RowKey range finds them all.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from messagehandler.eventsource.outbox import OUTBOX_ROW_PREFIX, OutboxEntry
@@ -70,9 +70,10 @@ def entry_from_row(stream_type: str, row: Any, token: str) -> OutboxEntry:
 
     A row without `Since` (written before the column existed) counts its age from its `Timestamp`.
     """
+    written_at = _timestamp(row)
     since = row.get(SINCE)
     if not isinstance(since, datetime):
-        since = row.get(TIMESTAMP) or getattr(row, "metadata", {}).get("timestamp")
+        since = written_at
     return OutboxEntry(
         stream_type,
         row["SourceId"],
@@ -82,4 +83,14 @@ def entry_from_row(stream_type: str, row: Any, token: str) -> OutboxEntry:
         since=since,
         traceparent=row.get(TRACE_PARENT) or None,
         tracestate=row.get(TRACE_STATE) or None,
+        written_at=written_at,
     )
+
+
+def _timestamp(row: Any) -> datetime | None:
+    """The row's `Timestamp`: a column of a JSON row (as text unless annotated), or an SDK entity's metadata."""
+    value = row.get(TIMESTAMP) or getattr(row, "metadata", {}).get("timestamp")
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return value if isinstance(value, datetime) else None

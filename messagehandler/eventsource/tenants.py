@@ -23,6 +23,7 @@ The factory builds each tenant's source, so each can have its own key store and 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
@@ -34,7 +35,7 @@ from messagehandler.events.event import Event
 from messagehandler.events.registry import EventTypeRegistry
 from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.lifecycle import LifecycleRecord, StreamLifecycle
-from messagehandler.eventsource.outbox import Outbox, OutboxEntry
+from messagehandler.eventsource.outbox import DeferredClearing, Outbox, OutboxEntry
 from messagehandler.eventsource.protocol import EventSource, EventStream
 from messagehandler.eventsource.snapshots import Snapshot, SnapshotSource
 
@@ -90,6 +91,7 @@ class TenantScopedEventSource:
         self._factory = factory
         self._registry = registry if registry is not None else EventTypeRegistry()
         self._sources: dict[str, EventSource] = {}
+        self._clearing: set[asyncio.Task[bool]] = set()
 
     @property
     def registry(self) -> EventTypeRegistry:
@@ -187,6 +189,24 @@ class TenantScopedEventSource:
 
     async def clear(self, entry: OutboxEntry) -> bool:
         return await self._outbox().clear(entry)
+
+    def clear_later(self, entry: OutboxEntry) -> None:
+        """Clear the entry through the current tenant's source, later when it can, else now in the background."""
+        outbox = self._outbox()
+        if isinstance(outbox, DeferredClearing):
+            outbox.clear_later(entry)
+        else:
+            task = asyncio.get_running_loop().create_task(outbox.clear(entry))
+            self._clearing.add(task)
+            task.add_done_callback(self._clearing.discard)
+
+    async def cleared(self) -> None:
+        """Wait for every tenant's queued clears."""
+        for source in list(self._sources.values()):
+            if isinstance(source, DeferredClearing):
+                await source.cleared()
+        if self._clearing:
+            await asyncio.gather(*self._clearing, return_exceptions=True)
 
     async def archive(
         self, stream_type: str, stream_id: str, *, who: str | None = None, reason: str | None = None

@@ -1,5 +1,8 @@
 """The outbox contract as a base class, for event sources that commit outbox entries with their appends.
 
+The source must also clear published entries later (`DeferredClearing`), as the dispatcher asks, and
+report when each entry was written (`OutboxEntry.written_at`), which the relay's age rule reads.
+
     class TestMyStoreOutbox(OutboxContract):
         async def make_source(self, registry: EventTypeRegistry, *, outbox: bool) -> EventSource:
             return MyStore(registry=registry, outbox=outbox)
@@ -9,8 +12,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from messagehandler.errors import ConcurrencyError
-from messagehandler.eventsource.outbox import Outbox, OutboxEntry
+from messagehandler.eventsource.outbox import DeferredClearing, Outbox, OutboxEntry
 from messagehandler.eventsource.protocol import EventSource
 from messagehandler.testing._pytest import pytest
 from messagehandler.testing.source_factory import SourceFactory
@@ -20,6 +25,11 @@ from messagehandler.testing.streams import STREAM_TYPE, history
 def outbox_of(source: EventSource) -> Outbox:
     assert isinstance(source, Outbox)
     assert source.outbox_enabled
+    return source
+
+
+def deferred_of(source: EventSource) -> DeferredClearing:
+    assert isinstance(source, DeferredClearing), f"{type(source).__qualname__} cannot clear entries later"
     return source
 
 
@@ -96,3 +106,44 @@ class OutboxContract(SourceFactory):
         assert again is not None
         assert (again.from_version, again.to_version) == (1, 2)
         assert len(await pending(outbox_source)) == 1
+
+    async def test_an_entry_cleared_later_is_gone_once_the_clears_are_done(self, outbox_source: EventSource) -> None:
+        deferred = deferred_of(outbox_source)
+        entries = [await outbox_source.append(STREAM_TYPE, s, 0, history(s, 1)) for s in ("a", "b", "c")]
+
+        for entry in entries:
+            assert entry is not None
+            deferred.clear_later(entry)
+        await deferred.cleared()
+
+        assert await pending(outbox_source) == []
+
+    async def test_an_append_after_a_clear_later_covers_only_its_own_versions(self, outbox_source: EventSource) -> None:
+        published = await outbox_source.append(STREAM_TYPE, "acme", 0, history("acme", 2))
+        assert published is not None
+        deferred_of(outbox_source).clear_later(published)
+
+        entry = await outbox_source.append(STREAM_TYPE, "acme", 2, history("acme", 1, start_version=3))
+
+        assert entry is not None
+        assert (entry.from_version, entry.to_version) == (3, 3)
+        assert [(e.from_version, e.to_version) for e in await pending(outbox_source)] == [(3, 3)]
+
+    async def test_a_stale_entry_cleared_later_leaves_the_extended_one(self, outbox_source: EventSource) -> None:
+        stale = await outbox_source.append(STREAM_TYPE, "acme", 0, history("acme", 1))
+        await outbox_source.append(STREAM_TYPE, "acme", 1, history("acme", 1, start_version=2))
+        assert stale is not None
+
+        deferred_of(outbox_source).clear_later(stale)
+        await deferred_of(outbox_source).cleared()
+
+        assert [(e.from_version, e.to_version) for e in await pending(outbox_source)] == [(1, 2)]
+
+    async def test_pending_entries_say_when_they_were_written(self, outbox_source: EventSource) -> None:
+        before = datetime.now(UTC) - timedelta(minutes=1)
+        await outbox_source.append(STREAM_TYPE, "acme", 0, history("acme", 1))
+
+        [entry] = await pending(outbox_source)
+
+        assert entry.written_at is not None
+        assert before < entry.written_at < datetime.now(UTC) + timedelta(minutes=1)

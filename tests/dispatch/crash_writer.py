@@ -1,6 +1,6 @@
 """A writer process that dies at a chosen moment of a flush, for the outbox crash tests.
 
-    python -m tests.dispatch.crash_writer TABLE QUEUE before-commit|after-commit
+    python -m tests.dispatch.crash_writer TABLE QUEUE before-commit|after-commit|after-publish
 
 The connection string comes from MESSAGEHANDLER_TEST_CONNECTION_STRING. The process kills itself
 with SIGKILL (no clean-up, no finally blocks), as a crashed host would die.
@@ -37,9 +37,11 @@ async def main(table: str, queue: str, moment: str) -> None:
         repository.add(org)
         if moment == "before-commit":
             source.table_client.submit_transaction = die  # type: ignore[method-assign]
-        else:
+        elif moment == "after-commit":
             channel.publish = die  # type: ignore[method-assign]
         await repository.flush()
+        if moment == "after-publish":
+            die()  # published; the outbox row's clear is queued, not sent
     raise SystemExit("the writer was meant to die during the flush")
 
 

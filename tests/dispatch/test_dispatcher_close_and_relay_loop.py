@@ -6,6 +6,7 @@ import asyncio
 import logging
 import traceback
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,9 @@ from messagehandler.channels.volatile import InProcessChannel
 from messagehandler.errors import ConfigurationError
 from messagehandler.eventsource.outbox import OutboxEntry
 from tests.dispatch.test_outbox_delivery import captured, pending, register
+
+STRANDED = timedelta(0)
+"""The relay's `min_age` here: these tests strand outbox rows themselves and relay them at once."""
 
 SECRET = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWs="
 
@@ -120,7 +124,7 @@ async def test_the_run_loop_survives_failing_passes_and_stops_when_told(caplog: 
     source = FailingPending(fail=2)
     await register(AggregateRepository(source, dispatcher=Dispatcher().route("Organization").to("nowhere")), "acme")
     channel = Foreign("live", fail_publishes=1)
-    relay = OutboxRelay(source, Dispatcher().add_channel(channel).route("Organization").to("live"))
+    relay = OutboxRelay(source, Dispatcher().add_channel(channel).route("Organization").to("live"), min_age=STRANDED)
     stop = asyncio.Event()
     caplog.set_level(logging.WARNING, "messagehandler.relay")
 
@@ -138,7 +142,7 @@ async def test_the_run_loop_survives_failing_passes_and_stops_when_told(caplog: 
 
 def test_the_relay_needs_stream_types_when_a_route_takes_every_type() -> None:
     with pytest.raises(ConfigurationError, match="stream types"):
-        OutboxRelay(InMemoryEventSource(outbox=True), Dispatcher().route().to("x"))
+        OutboxRelay(InMemoryEventSource(outbox=True), Dispatcher().route().to("x"), min_age=STRANDED)
 
 
 async def test_run_once_reports_each_entry(monkeypatch: Any) -> None:
@@ -147,6 +151,8 @@ async def test_run_once_reports_each_entry(monkeypatch: Any) -> None:
     await register(AggregateRepository(source, dispatcher=Dispatcher().route("Organization").to("nowhere")), "b")
     channel = Foreign("live", fail_publishes=1)
 
-    report = await OutboxRelay(source, Dispatcher().add_channel(channel).route("Organization").to("live")).run_once()
+    report = await OutboxRelay(
+        source, Dispatcher().add_channel(channel).route("Organization").to("live"), min_age=STRANDED
+    ).run_once()
 
     assert (report.entries, report.failed, report.published, report.cleared) == (2, 1, 1, 1)

@@ -31,6 +31,9 @@ from messagehandler.eventsource.outbox import Outbox
 from messagehandler.testing.azurite import AzuriteProcess
 from samples.organization import Organization, OrganizationRenamed
 
+STRANDED = timedelta(0)
+"""The relay's `min_age` here: these tests strand outbox rows themselves and relay them at once."""
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -149,12 +152,12 @@ async def test_the_relay_publishes_what_a_failed_publish_left_behind(outbox_sour
     await register(AggregateRepository(outbox_source, dispatcher=broken), "acme", "A1")
     dispatcher = Dispatcher().add_channel(live).route("Organization").to("live")
 
-    report = await OutboxRelay(outbox_source, dispatcher).run_once()
+    report = await OutboxRelay(outbox_source, dispatcher, min_age=STRANDED).run_once()
 
     assert (report.entries, report.published, report.cleared, report.failed) == (1, 2, 1, 0)
     assert [e.stream_version for e in seen] == [1, 2]
     assert await pending(outbox_source) == []
-    assert (await OutboxRelay(outbox_source, dispatcher).run_once()).entries == 0
+    assert (await OutboxRelay(outbox_source, dispatcher, min_age=STRANDED).run_once()).entries == 0
 
 
 async def test_a_later_flush_publishes_the_unpublished_versions_first(outbox_source: EventSource) -> None:
@@ -175,7 +178,7 @@ async def test_a_later_flush_publishes_the_unpublished_versions_first(outbox_sou
 
 def test_the_relay_needs_an_outbox() -> None:
     with pytest.raises(ConfigurationError, match="outbox"):
-        OutboxRelay(InMemoryEventSource(), Dispatcher().route("Organization").to("x"))
+        OutboxRelay(InMemoryEventSource(), Dispatcher().route("Organization").to("x"), min_age=STRANDED)
 
 
 # Transactional delivery on a real queue --------------------------------------------------------
@@ -285,12 +288,32 @@ async def test_a_crash_between_commit_and_publish_loses_nothing(
     assert await pending(table_source) == [("crashed", 1, 2)]
     channel = StorageQueueChannel.from_connection_string(azurite.connection_string, queue_name)
     report = await OutboxRelay(
-        table_source, Dispatcher().add_channel(channel).route("Organization").to(queue_name)
+        table_source, Dispatcher().add_channel(channel).route("Organization").to(queue_name), min_age=STRANDED
     ).run_once()
 
     assert report.published == 2
     arrived = await drain(channel, 2)
     assert [e.id for e in arrived] == [e.metadata.event_id for e in stored]
+    assert await pending(table_source) == []
+    await channel.close()
+
+
+@pytest.mark.azurite
+async def test_a_crash_after_publishing_leaves_the_row_for_the_relay_which_delivers_again(
+    azurite: AzuriteProcess, table_source: EventSource, table_name: str, queue_name: str
+) -> None:
+    assert run_crashing_writer(azurite, table_name, queue_name, "after-publish") == -9
+
+    stored = [e.metadata.event_id for e in await table_source.load("Organization", "crashed")]
+    assert await pending(table_source) == [("crashed", 1, 2)]  # its deferred clear died with it
+    channel = StorageQueueChannel.from_connection_string(azurite.connection_string, queue_name)
+    report = await OutboxRelay(
+        table_source, Dispatcher().add_channel(channel).route("Organization").to(queue_name), min_age=STRANDED
+    ).run_once()
+
+    assert (report.published, report.cleared) == (2, 1)
+    arrived = await drain(channel, 4)
+    assert [e.id for e in arrived] == stored + stored  # at least once: the flush's copy and the relay's
     assert await pending(table_source) == []
     await channel.close()
 
@@ -305,7 +328,7 @@ async def test_a_crash_before_the_commit_publishes_nothing(
     assert await pending(table_source) == []
     channel = StorageQueueChannel.from_connection_string(azurite.connection_string, queue_name)
     report = await OutboxRelay(
-        table_source, Dispatcher().add_channel(channel).route("Organization").to(queue_name)
+        table_source, Dispatcher().add_channel(channel).route("Organization").to(queue_name), min_age=STRANDED
     ).run_once()
     assert report.entries == 0
     assert await drain(channel, 1, wait=2) == []
@@ -327,7 +350,9 @@ async def test_one_entry_the_relay_cannot_read_does_not_hold_up_the_others() -> 
     live = InProcessChannel("live")
     seen = captured(live)
 
-    report = await OutboxRelay(source, Dispatcher().add_channel(live).route("Organization").to("live")).run_once()
+    report = await OutboxRelay(
+        source, Dispatcher().add_channel(live).route("Organization").to("live"), min_age=STRANDED
+    ).run_once()
 
     assert (report.entries, report.failed, report.cleared) == (2, 1, 1)
     assert [e.subject for e in seen] == ["Organization/b-fine"]

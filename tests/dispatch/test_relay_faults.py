@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from azure.data.tables.aio import TableClient
@@ -17,6 +18,9 @@ from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
 from messagehandler.testing.azurite import AzuriteProcess
 from tests.eventsource.azure_tables_support import ALL_TYPES, ORG, history
 from tests.support.fault_proxy import Fault, FaultProxy
+
+STRANDED = timedelta(0)
+"""The relay's `min_age` here: these tests strand outbox rows themselves and relay them at once."""
 
 pytestmark = pytest.mark.azurite
 
@@ -80,7 +84,7 @@ def relaying(
         seen.append(envelope)
 
     channel.subscribe(record)
-    relay = OutboxRelay(relay_source, Dispatcher().add_channel(channel).route(ORG).to("live"))
+    relay = OutboxRelay(relay_source, Dispatcher().add_channel(channel).route(ORG).to("live"), min_age=STRANDED)
     return Relaying(relay, seen, relay_source, stored, table_proxy, raw_table)
 
 

@@ -196,3 +196,23 @@ async def test_snapshots_follow_the_tenant_of_the_context() -> None:
     read_only = TenantScopedEventSource(lambda tenant, registry: CacheEventSource.__new__(CacheEventSource))
     with message_context(tenant_id="a"), pytest.raises(ConfigurationError, match="keeps no snapshots"):
         await read_only.read_snapshot("Customer", "c-1")
+
+
+async def test_published_entries_are_cleared_through_the_tenants_source() -> None:
+    class ClearsNow(InMemoryEventSource):
+        """A tenant source whose outbox only clears at once (no `clear_later`)."""
+
+        clear_later = None  # type: ignore[assignment]
+
+    sources = {"a": InMemoryEventSource(outbox=True), "b": ClearsNow(outbox=True)}
+    source = TenantScopedEventSource(lambda tenant, registry: sources[tenant])
+    for tenant in ("a", "b"):
+        with message_context(tenant_id=tenant):
+            await register(source, "c-1")
+            [entry] = [e async for e in source.pending("Customer")]
+            source.clear_later(entry)
+    await source.cleared()
+
+    for tenant in ("a", "b"):
+        with message_context(tenant_id=tenant):
+            assert [e async for e in source.pending("Customer")] == []

@@ -8,6 +8,7 @@ import contextlib
 import importlib
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -128,7 +129,10 @@ async def test_a_service_bus_message_that_is_no_cloud_event_is_left_to_the_runti
         )
 
 
-async def test_the_timer_relays_the_outbox_to_the_queue(sample: ModuleType, azurite: AzuriteProcess) -> None:
+async def test_the_timer_relays_the_outbox_to_the_queue(
+    sample: ModuleType, azurite: AzuriteProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("messagehandler.channels.relay.DEFAULT_MIN_AGE", timedelta(0))  # relays the row at once
     async with AzureTableStorageEventSource.from_connection_string(
         azurite.connection_string, sample.settings()[1], registry=SERIALIZER.registry, outbox=True
     ) as source:

@@ -25,6 +25,9 @@ from messagehandler.projections import Projector
 from samples.organization.search import SearchEntry, SearchEntryProjection
 from samples.processing.transformation import EventSummary, SummaryQuery
 
+STRANDED = timedelta(0)
+"""The relay's `min_age` here: these tests strand outbox rows themselves and relay them at once."""
+
 ORG = "Organization"
 
 
@@ -61,7 +64,9 @@ async def standing_query(table: str, expected: int) -> list[str]:
 async def relayed(table: str) -> list[str]:
     channel = InProcessChannel("live")
     async with source(table, outbox=True) as store:
-        report = await OutboxRelay(store, Dispatcher().add_channel(channel).route(ORG).to("live")).run_once()
+        report = await OutboxRelay(
+            store, Dispatcher().add_channel(channel).route(ORG).to("live"), min_age=STRANDED
+        ).run_once()
         messages = await channel.receive(100, wait=timedelta(seconds=1))
     return [f"failed={report.failed}", *sorted(f"{m.envelope.subject} v{m.envelope.stream_version}" for m in messages)]
 

@@ -99,7 +99,7 @@ def test_the_library_works_with_opentelemetry_not_installed() -> None:
                 channel.down = True
                 await register(source, dispatcher, "acme")
                 channel.down = False
-                report = await OutboxRelay(source, dispatcher).run_once()
+                report = await OutboxRelay(source, dispatcher, min_age=timedelta(0)).run_once()
                 while not acted:
                     await asyncio.sleep(0.01)
             records = await Projector(source, SearchEntryProjection).restore(SearchEntry, "Organization")

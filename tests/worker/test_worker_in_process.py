@@ -30,6 +30,9 @@ from samples.processing.transformation import SummaryQuery
 from tests.channels.support import SERIALIZER
 from tests.processing.fakes import eventually
 
+STRANDED = timedelta(0)
+"""The relay's `min_age` here: these tests strand outbox rows themselves and relay them at once."""
+
 
 def app_with_host_and_leased_work(ran: list[str]) -> WorkerApp:
     app = WorkerApp("demo", lease_duration=timedelta(seconds=1))
@@ -225,7 +228,7 @@ async def test_the_relay_runs_on_the_lease_holder_and_publishes_what_the_outbox_
     async def outbox(context: WorkerContext) -> OutboxRelay:
         dispatcher = Dispatcher().add_channel(channel)
         dispatcher.route("Organization").to("out")
-        return OutboxRelay(source, dispatcher)
+        return OutboxRelay(source, dispatcher, min_age=STRANDED)
 
     worker = Worker(app)
     stop = asyncio.Event()

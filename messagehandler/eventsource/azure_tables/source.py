@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from azure.core import MatchConditions
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
@@ -40,9 +39,10 @@ from messagehandler.events.serialization import EventSerializer, JsonEventSerial
 from messagehandler.eventsource.appends import check_append
 from messagehandler.eventsource.azure_tables.conflicts import Failed, classify
 from messagehandler.eventsource.azure_tables.errors import TableNotFoundError
-from messagehandler.eventsource.azure_tables.json_rows import ETAG, JsonRows, stored_at, typed
+from messagehandler.eventsource.azure_tables.json_rows import JsonRows, stored_at, typed
 from messagehandler.eventsource.azure_tables.lifecycle import TableStreamLifecycle
 from messagehandler.eventsource.azure_tables.merge import merge
+from messagehandler.eventsource.azure_tables.outbox import TableOutbox
 from messagehandler.eventsource.azure_tables.sharding import check_shards, partition_key, partition_keys
 from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, settle, unreadable
 from messagehandler.eventsource.keys import RESERVED_PREFIX, validate_stream
@@ -51,15 +51,9 @@ from messagehandler.eventsource.lifecycle_rows import RECORD_COLUMNS, is_lifecyc
 from messagehandler.eventsource.limits import DEFAULT_LIMITS, MAX_VERSION, check_rows, snapshot_fits, surely_within
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.outbox_rows import (
-    ENTRY_COLUMNS,
     FROM_VERSION,
     KIND,
-    OUTBOX_RANGE_END,
-    OUTBOX_RANGE_START,
-    SINCE,
-    entry_from_row,
     outbox_entity,
-    outbox_row_key,
 )
 from messagehandler.eventsource.protocol import EventStream
 from messagehandler.eventsource.rows import (
@@ -94,6 +88,7 @@ _PARTITION = "PartitionKey eq @pk"
 _PARTITION_SINCE = "PartitionKey eq @pk and Timestamp ge @since"
 _CHECK_COLUMNS = ["RowKey", VERSION, EVENT_ID, *RECORD_COLUMNS]
 _OUTBOX_RACE_ATTEMPTS = 8
+_MAX_ENTITIES = DEFAULT_LIMITS.entities_per_transaction
 """Appends retried when the outbox row changed between reading and writing it (a publisher cleared it)."""
 _SECRET_PARTS = re.compile(r"(?i)(?:AccountKey|SharedAccessSignature|sig)=([^;&\s]+)")
 
@@ -230,6 +225,15 @@ class AzureTableStorageEventSource:
         self._service = f"table {table_name!r}"
         self._secrets = secrets
         self._lifecycle = TableStreamLifecycle(client, self._shards, self._errors, self._ready, self._service)
+        self._outbox_rows = TableOutbox(
+            client,
+            self._shards,
+            self._errors,
+            self._query,
+            self._ready,
+            self._get_entity,
+            lambda error: describe_error(error, self._secrets),
+        )
 
     def __repr__(self) -> str:
         return (
@@ -310,7 +314,8 @@ class AzureTableStorageEventSource:
             outbox_row = outbox_entity(
                 partition, stream_id, first, last, since=datetime.now(UTC), trace=current_trace()
             )
-        if chunk_chars != BODY_CHUNK_CHARS or not surely_within(events, bodies, DEFAULT_LIMITS):
+        small = chunk_chars == BODY_CHUNK_CHARS and surely_within(events, bodies, DEFAULT_LIMITS)
+        if not small:
             check_rows(stream, entities, outbox_row=outbox_row)
         tail: list[Any] = []
         if snapshot is not None:
@@ -327,21 +332,38 @@ class AzureTableStorageEventSource:
                 actual = await self._last_version(partition, stream_id, 1, stream_type)
                 raise ConcurrencyError(stream_type, stream_id, expected_version, actual)
         operations: list[Any] = [("create", entity) for entity in entities]
-        outbox_operation: Any = None if outbox_row is None else ("create", outbox_row)
+        outbox_operation: Any = None
+        folded: OutboxEntry | None = None
+        riders: list[OutboxEntry] = []
+        if outbox_row is not None:
+            outbox_operation, folded = await self._outbox_rows.first_operation(partition, stream_id, outbox_row)
+            if small:
+                riders = self._outbox_rows.riders(partition, stream_id, _MAX_ENTITIES - len(entities) - 1 - len(tail))
         for _ in range(_OUTBOX_RACE_ATTEMPTS):
+            own = operations if outbox_operation is None else [*operations, outbox_operation]
             try:
                 result = await self._client.submit_transaction(
-                    [*operations, *tail] if outbox_operation is None else [*operations, outbox_operation, *tail]
+                    [*own, *tail, *(self._outbox_rows.delete_operation(partition, e) for e in riders)]
                 )
             except Exception as error:
+                index = getattr(error, "index", None)
+                if riders and isinstance(index, int):
+                    rider = index - len(own) - len(tail)
+                    if self._outbox_rows.rider_failed(riders, rider, error):
+                        riders = []
+                        continue
+                self._outbox_rows.give_back(folded, *riders)
+                folded, riders = None, []
                 failed = classify(error, event_rows=len(entities), with_outbox=outbox_row is not None)
                 if failed is Failed.OUTBOX_ROW_CHANGED:
                     assert outbox_row is not None
                     with self._before_sending(stream):
-                        outbox_operation = await self._outbox_operation(partition, stream_id, outbox_row)
+                        outbox_operation = await self._outbox_rows.retry_operation(partition, stream_id, outbox_row)
                     continue
                 await self._settle(failed, error, stream_type, stream_id, expected_version, partition, events)
-                return await self._read_outbox_entry(stream_type, partition, stream_id)
+                if not self._outbox:
+                    return None
+                return await self._outbox_rows.read_entry(stream_type, partition, stream_id)
             _log.debug("appended %d events to %s, versions %d..%d", len(events), stream, first, last)
             if outbox_row is None:
                 return None
@@ -454,20 +476,6 @@ class AzureTableStorageEventSource:
         except ServiceUnavailableError:
             return None
 
-    async def _outbox_operation(self, partition: str, stream_id: str, row: dict[str, Any]) -> Any:
-        """Create the outbox row, or extend the unpublished one there, guarded by its ETag."""
-        existing = await self._get_entity(partition, outbox_row_key(stream_id))
-        if existing is None:
-            return ("create", row)
-        extended = {**row, FROM_VERSION: min(existing[FROM_VERSION], row[FROM_VERSION])}
-        extended.pop(SINCE, None)  # the entry's age counts from the append that created it
-        options = {
-            "mode": UpdateMode.MERGE,
-            "etag": existing.metadata["etag"],
-            "match_condition": MatchConditions.IfNotModified,
-        }
-        return ("update", extended, options)
-
     async def _get_entity(self, partition: str, row_key: str, select: list[str] | None = None) -> Any:
         """One row, or None when it does not exist (a missing table still raises TableNotFoundError)."""
         try:
@@ -477,51 +485,23 @@ class AzureTableStorageEventSource:
                 raise
             return None
 
-    async def _read_outbox_entry(self, stream_type: str, partition: str, stream_id: str) -> OutboxEntry | None:
-        """The outbox entry after a settled append; None (the relay will find it) when it cannot be read now."""
-        if not self._outbox:
-            return None
-        try:
-            with self._errors(f"read the outbox row of {stream_type}/{stream_id}"):
-                row = await self._get_entity(partition, outbox_row_key(stream_id))
-        except ServiceUnavailableError as error:
-            _log.warning(
-                "append to %s/%s is stored; its outbox row could not be read: %s", stream_type, stream_id, error
-            )
-            return None
-        return None if row is None else entry_from_row(stream_type, row, str(row.metadata["etag"]))
-
     @property
     def outbox_enabled(self) -> bool:
         return self._outbox
 
-    async def pending(self, stream_type: str) -> AsyncIterator[OutboxEntry]:
-        """Outbox entries of every shard of the type, sorted by stream id."""
-        await self._ready()
-        entries: list[OutboxEntry] = []
-        for partition in partition_keys(stream_type, self._shards):
-            params = {"pk": partition, "lo": OUTBOX_RANGE_START, "hi": OUTBOX_RANGE_END}
-            rows = self._query(_RANGE, params, select=ENTRY_COLUMNS, action=f"read the outbox of {stream_type}")
-            entries.extend([entry_from_row(stream_type, row, str(row[ETAG])) async for row in rows])
-        for entry in sorted(entries, key=lambda e: e.stream_id):
-            yield entry
+    def pending(self, stream_type: str) -> AsyncIterator[OutboxEntry]:
+        """Outbox entries of every shard of the type, sorted by stream id (after this process's queued clears)."""
+        return self._outbox_rows.pending(stream_type)
 
     async def clear(self, entry: OutboxEntry) -> bool:
-        partition = partition_key(entry.stream_type, entry.stream_id, self._shards)
-        with self._errors(f"clear the outbox row of {entry.stream}"):
-            try:
-                await self._client.delete_entity(
-                    partition,
-                    outbox_row_key(entry.stream_id),
-                    etag=entry.token,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except ResourceModifiedError:
-                return False
-            except ResourceNotFoundError as error:
-                if error_code_of(error) == "TableNotFound":
-                    raise
-        return True
+        return await self._outbox_rows.clear(entry)
+
+    def clear_later(self, entry: OutboxEntry) -> None:
+        """Delete the entry's row after the caller moved on, batched with others (see `azure_tables.outbox`)."""
+        self._outbox_rows.clear_later(entry)
+
+    async def cleared(self) -> None:
+        await self._outbox_rows.cleared()
 
     async def _stored_event_ids(self, partition: str, stream_id: str, events: Sequence[Event]) -> list[str]:
         """The event ids stored at the versions of `events`; an archive mark or tombstone there raises its error."""
@@ -792,8 +772,11 @@ class AzureTableStorageEventSource:
             self._table_ready = True
 
     async def close(self) -> None:
-        """Close the HTTP session; a token credential passed in stays open (its owner closes it)."""
-        await self._client.close()
+        """Send the queued outbox clears, then close the HTTP session; a token credential passed in stays open."""
+        try:
+            await self._outbox_rows.cleared()
+        finally:
+            await self._client.close()
 
     async def __aenter__(self) -> Self:
         return self

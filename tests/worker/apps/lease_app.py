@@ -22,6 +22,9 @@ from messagehandler.projections.table_store import TableCheckpointStore
 from messagehandler.worker import BlobLeaseStore, WorkerApp, WorkerContext
 from samples.processing.telemetry import ReadingRecorded
 
+STRANDED = timedelta(0)
+"""The relay's `min_age` here: these tests strand outbox rows themselves and relay them at once."""
+
 
 class Applied(BaseModel):
     versions: list[int] = Field(default_factory=list)
@@ -69,4 +72,4 @@ async def relay(context: WorkerContext) -> OutboxRelay:
     )
     dispatcher = Dispatcher(serializer=JsonEventSerializer(source.registry)).add_channel(channel)
     dispatcher.route("Plant").to(channel.name)
-    return OutboxRelay(source, dispatcher)
+    return OutboxRelay(source, dispatcher, min_age=STRANDED)
