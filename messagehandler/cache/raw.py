@@ -130,7 +130,9 @@ class RawEvent(NamedTuple):
         validates the body, which lets a consumer read only the fields it needs.
         """
         if isinstance(into, EventTypeRegistry):
-            return self._registered(into)
+            metadata = row_metadata(self)
+            event = decode_current(into, self.body, metadata)
+            return event if event is not None else JsonEventSerializer(into).deserialize(self.body, metadata)
         if issubclass(into, Event):
             return self._as_event(into)
         try:
@@ -140,13 +142,6 @@ class RawEvent(NamedTuple):
                 f"event {self.event_type!r} ({self.stream}, version {self.version}) does not fit "
                 f"{into.__qualname__}: {error}"
             ) from error
-
-    def _registered(self, registry: EventTypeRegistry) -> Event:
-        metadata = self.metadata
-        event = decode_current(registry, self.body, metadata)
-        if event is None:
-            event = JsonEventSerializer(registry).deserialize(self.body, metadata)
-        return event
 
     def _as_event(self, cls: type[Event]) -> Event:
         if cls.__event_type__ != self.event_type:

@@ -16,7 +16,7 @@ from messagehandler.cache.errors import CacheCorruptError, CacheRepairError
 from messagehandler.cache.format import SEGMENT_HEADER, Manifest, SegmentInfo, check_segment_header
 from messagehandler.cache.passthrough import body_of
 from messagehandler.cache.raw import RawEvent, raw_from_event
-from messagehandler.cache.segments import PageEntry, encode_page, read_index, read_page
+from messagehandler.cache.segments import PageEntry, encode_page, read_index, read_page_rows
 from messagehandler.events.serialization import EventSerializer
 from messagehandler.eventsource.protocol import EventSource
 
@@ -38,7 +38,7 @@ def _damaged_pages(path: Path, entries: list[PageEntry]) -> tuple[set[int], dict
             return set(range(len(entries))), intact
         for number, entry in enumerate(entries):
             try:
-                header, _ = read_page(path, handle, entry.offset, size)
+                header, _ = read_page_rows(path, handle, entry.offset, size)
             except CacheCorruptError:
                 damaged.add(number)
                 continue

@@ -191,16 +191,7 @@ def decode_row_tuples(path: Path, header: PageHeader, payload: bytes) -> tuple[R
     return rows
 
 
-def decode_rows(path: Path, header: PageHeader, payload: bytes) -> tuple[RawEvent, ...]:
-    return tuple(map(_as_raw_event, decode_row_tuples(path, header, payload)))
-
-
 _as_raw_event = partial(tuple.__new__, RawEvent)
-
-
-def read_page(path: Path, handle: BinaryIO, offset: int, file_size: int) -> tuple[PageHeader, tuple[RawEvent, ...]]:
-    header, rows = read_page_rows(path, handle, offset, file_size)
-    return header, tuple(map(_as_raw_event, rows))
 
 
 def read_page_rows(path: Path, handle: BinaryIO, offset: int, file_size: int) -> tuple[PageHeader, tuple[Row, ...]]:
@@ -232,9 +223,9 @@ def iter_rows(directory: Path, info: SegmentInfo, after: int) -> Iterator[RawEve
                 continue
             payload = handle.read(header.length)
             check_page(path, header, head, payload)
-            rows = decode_rows(path, header, payload)
+            rows = decode_row_tuples(path, header, payload)
             if header.first_seq <= after:
                 rows = rows[after - header.first_seq + 1 :]
-            yield from rows
+            yield from map(_as_raw_event, rows)  # one at a time: each dies young, the collector barely sees it
         if expected != info.last_seq + 1:
             raise CacheCorruptError(path, offset, f"segment ends at seq {expected - 1}, manifest says {info.last_seq}")
