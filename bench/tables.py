@@ -7,10 +7,12 @@ serialise the payload with pydantic, build the row, send one transaction per agg
 `query_entities` (the same filter, parameters and select) and validate each body into its event class.
 
 `append_existing` appends one event to a stream of 10 that a repository has loaded (the command and
-`flush()` are timed), against one raw `submit_transaction` creating the same row; the round's streams
-are loaded before its appends, because on Azurite a write right after a read answers about 0.5 ms later
-for raw clients as for this one. `requests_per_append_existing` counts the requests those flushes sent
-(the SDK's request hook), per append. The last line printed is one JSON object.
+`flush()` are timed), against one raw `submit_transaction` creating the same row. Within a round the
+two sides alternate append by append (one append takes about 4 ms, and a busy machine drifts more than
+that between whole rounds); the round's streams are loaded before its appends, because on Azurite a
+write right after a read answers about 0.5 ms later, for raw clients as for this one.
+`requests_per_append_existing` counts the requests those flushes sent (the SDK's request hook), per
+append. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -103,23 +105,6 @@ async def compare(
     return statistics.median(sdk_times), statistics.median(raw_times)
 
 
-async def compare_timed(
-    name: str, sdk: Callable[[int], Awaitable[float]], raw: Callable[[int], Awaitable[float]]
-) -> tuple[float, float]:
-    """Like `compare`, for sides that time only their own part of each round (and return it)."""
-    sdk_times: list[float] = []
-    raw_times: list[float] = []
-    await sdk(-1)
-    await raw(-1)
-    for repeat in range(REPEATS[name]):
-        order = [(sdk, sdk_times), (raw, raw_times)]
-        if repeat % 2:
-            order.reverse()
-        for run, times in order:
-            times.append(await run(repeat))
-    return statistics.median(sdk_times), statistics.median(raw_times)
-
-
 async def main() -> None:
     registry = EventTypeRegistry(CLASSES.values())
     with running_azurite() as azurite:
@@ -183,32 +168,36 @@ async def run_scenarios(
     )
     appended_requests: list[int] = []
 
-    async def append_existing_sdk(repeat: int) -> float:
-        elapsed = 0.0
+    async def append_existing_round(repeat: int) -> tuple[float, float]:
+        """One round: every stream appended to once by each side, the sides alternating append by append."""
         loaded = []
         for n in range(EXISTING_STREAMS):  # loaded first: a read just before a write slows Azurite's answer
             repository = AggregateRepository(source)
             loaded.append((repository, await repository.get(Organization, f"sdk{repeat}-{n}")))
+        sdk_time = raw_time = 0.0
         for n, (repository, org) in enumerate(loaded):
-            sent = requests.count
-            start = time.perf_counter()
-            org.rename(f"renamed {n}")
-            await repository.flush()
-            elapsed += time.perf_counter() - start
-            appended_requests.append(requests.count - sent)
-        return elapsed
+            for side in ("sdk", "raw") if n % 2 == 0 else ("raw", "sdk"):
+                if side == "sdk":
+                    sent = requests.count
+                    start = time.perf_counter()
+                    org.rename(f"renamed {n}")
+                    await repository.flush()
+                    sdk_time += time.perf_counter() - start
+                    appended_requests.append(requests.count - sent)
+                else:
+                    start = time.perf_counter()
+                    (event,) = recorded(
+                        ORG, f"raw{repeat}-{n}", [OrganizationRenamed(name=f"renamed {n}")], start_version=11
+                    )
+                    await raw.submit_transaction([("create", raw_row(event))])
+                    raw_time += time.perf_counter() - start
+        return sdk_time, raw_time
 
-    async def append_existing_raw(repeat: int) -> float:
-        elapsed = 0.0
-        for n in range(EXISTING_STREAMS):
-            stream_id = f"raw{repeat}-{n}"
-            start = time.perf_counter()
-            (event,) = recorded(ORG, stream_id, [OrganizationRenamed(name=f"renamed {n}")], start_version=11)
-            await raw.submit_transaction([("create", raw_row(event))])
-            elapsed += time.perf_counter() - start
-        return elapsed
-
-    sdk_time, raw_time = await compare_timed("append_existing", append_existing_sdk, append_existing_raw)
+    await append_existing_round(-1)  # warm-up
+    appended_requests.clear()
+    rounds_timed = [await append_existing_round(repeat) for repeat in range(REPEATS["append_existing"])]
+    sdk_time = statistics.median(t for t, _ in rounds_timed)
+    raw_time = statistics.median(t for _, t in rounds_timed)
     results["append_existing"] = (sdk_time, raw_time, EXISTING_STREAMS)
     results["requests_per_append_existing"] = (sum(appended_requests) / len(appended_requests), 0.0, 0)
 
