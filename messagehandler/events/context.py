@@ -6,9 +6,9 @@ it once, and every event emitted while handling that request carries the same co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 
@@ -21,11 +21,27 @@ class MessageContext:
 
 
 _EMPTY = MessageContext()
-_current: ContextVar[MessageContext] = ContextVar("messagehandler_message_context", default=_EMPTY)
+_current: ContextVar[MessageContext | Callable[[], MessageContext]] = ContextVar(
+    "messagehandler_message_context", default=_EMPTY
+)
 
 
 def current_message_context() -> MessageContext:
-    return _current.get()
+    current = _current.get()
+    return current if type(current) is MessageContext else current()  # type: ignore[operator]
+
+
+def enter_derived_context(derive: Callable[[], MessageContext]) -> Token[MessageContext | Callable[[], MessageContext]]:
+    """Make the context whatever `derive()` returns when asked, until `leave_context(token)`.
+
+    For a host on its hot path: most actions never ask for the context, so building one per message
+    up front would cost more than the action. `derive` must return the same context every time.
+    """
+    return _current.set(derive)
+
+
+def leave_context(token: Token[MessageContext | Callable[[], MessageContext]]) -> None:
+    _current.reset(token)
 
 
 @contextmanager
@@ -37,7 +53,7 @@ def message_context(
     tenant_id: str | None = None,
 ) -> Iterator[MessageContext]:
     """Stamp events emitted inside the block; unset values are inherited from an enclosing block."""
-    outer = _current.get()
+    outer = current_message_context()
     context = MessageContext(
         who=who if who is not None else outer.who,
         causation_id=causation_id if causation_id is not None else outer.causation_id,

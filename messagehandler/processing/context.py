@@ -14,6 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
+from messagehandler.events.context import MessageContext
 from messagehandler.events.event import Event
 
 T = TypeVar("T")
@@ -165,3 +166,25 @@ class ActionableContext(Generic[T]):
     @property
     def message_ids(self) -> list[str]:
         return [context.message_id for context in self.contexts]
+
+
+def handled_context(contexts: Sequence[ProcessingContext], outer: MessageContext) -> MessageContext:
+    """The message context an action runs in, so what it emits continues the messages it handles.
+
+    Events emitted while handling a message are caused by it, share its correlation (the message's own
+    id when it had none) and belong to its tenant, which a tenant-scoped event source needs to pick its
+    table. An outcome of several messages keeps only what they all share: no single cause, and a
+    correlation or tenant only when every message has the same one. `who` is the host's own (`outer`).
+    """
+    if len(contexts) == 1:
+        meta = contexts[0].message.metadata
+        return MessageContext(outer.who, meta.event_id, meta.correlation_id or meta.event_id, meta.tenant_id)
+    metas = [context.message.metadata for context in contexts]
+    correlations = {meta.correlation_id or meta.event_id for meta in metas}
+    tenants = {meta.tenant_id for meta in metas}
+    return MessageContext(
+        outer.who,
+        None,
+        correlations.pop() if len(correlations) == 1 else None,
+        tenants.pop() if len(tenants) == 1 else None,
+    )

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -22,13 +23,14 @@ from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from messagehandler.channels.protocol import ChannelKind, ReceivedMessage
+from messagehandler.events.context import current_message_context, enter_derived_context, leave_context
 from messagehandler.events.event import Event
 from messagehandler.events.personal import SEALED_MARK
 from messagehandler.events.preparing import read_preparer
 from messagehandler.events.serialization import EventSerializer, many_deserializer
 from messagehandler.processing.actions import Action
 from messagehandler.processing.completion import Outcome, Settlement, completion_for
-from messagehandler.processing.context import ActionableContext, ProcessingContext
+from messagehandler.processing.context import ActionableContext, ProcessingContext, handled_context
 from messagehandler.processing.errors import ProcessingError
 from messagehandler.processing.ledger import Ledger
 from messagehandler.processing.runs import QueryRun
@@ -339,7 +341,9 @@ class ProcessingHost:
     async def _act(self, work: _Work) -> None:
         stats = self._stats
         stats.actions += len(work)
+        outer = current_message_context()
         for run, outcome in work:
+            entered = enter_derived_context(partial(handled_context, outcome.contexts, outer))
             try:
                 await acting(self.source.receiver, run.name, run.action, outcome)
             except Exception as error:
@@ -357,6 +361,8 @@ class ProcessingHost:
                 else:
                     for context in outcome.contexts:
                         context.await_manual()
+            finally:
+                leave_context(entered)
 
     def _wake_settler(self) -> None:
         self._settle_wanted.set()

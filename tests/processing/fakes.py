@@ -8,8 +8,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import reactivex.operators as ops
+from reactivex import Observable
+
 from messagehandler import Event, JsonEventSerializer
 from messagehandler.channels import ChannelKind, CloudEvent, ReceivedMessage
+from messagehandler.processing import ActionableContext, ProcessingContext
 
 
 @dataclass(eq=False)
@@ -91,3 +95,10 @@ async def eventually(condition: object, *, within: float = 5.0, what: str = "con
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.005)
+
+
+class EveryEvent:
+    """A standing query whose outcomes are the received events themselves, one per message."""
+
+    def build(self, stream: Observable[ProcessingContext]) -> Observable[ActionableContext[Event]]:
+        return stream.pipe(ops.map(lambda context: ActionableContext.of(context.message, context)))
