@@ -17,6 +17,7 @@ from messagehandler.channels.protocol import ChannelKind, ChannelReceiver, Recei
 from messagehandler.events.event import Event
 from messagehandler.events.preparing import prepare_to_write
 from messagehandler.events.serialization import EventSerializer, UndecodedEvent, undecoded_as_placeholders
+from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
 from messagehandler.eventsource.protocol import EventSource, EventStream
 from messagehandler.processing.errors import CorruptPositionError, ProcessingError
@@ -175,7 +176,10 @@ class CatchUpReceiver:
     `receive` waits `wait` and reads again: the feed never ends. A stored event that cannot be decoded
     (unknown type, failed upcast, body that does not fit its class) does not stop the feed: it is
     delivered as a message that fails to decode, so the host retries it and dead-letters it (logs and
-    skips it) on its `max_attempts`-th delivery, like any poison message.
+    skips it) on its `max_attempts`-th delivery, like any poison message. A row that is not even an
+    event (another tool wrote it without the event columns) has no message to deliver: its stream is
+    skipped and reported through `bad_rows` (a `SkipBadRows` of the receiver's own unless one is given),
+    and the stream is read again from its last processed version when it next changes.
     """
 
     kind = ChannelKind.STREAMING
@@ -191,8 +195,10 @@ class CatchUpReceiver:
         *,
         name: str | None = None,
         margin: timedelta = DEFAULT_MARGIN,
+        bad_rows: SkipBadRows | None = None,
     ) -> None:
         self.store = store
+        self.bad_rows = bad_rows if bad_rows is not None else SkipBadRows()
         self.stream_type = stream_type
         self.serializer = serializer
         self.checkpoints = checkpoints
@@ -245,7 +251,9 @@ class CatchUpReceiver:
         before = len(self._buffer)
         while len(self._buffer) < wanted:
             if self._feed is None:
-                self._feed = catch_up(self.store, self.stream_type, self._reading, margin=self.margin)
+                self._feed = catch_up(
+                    self.store, self.stream_type, self._reading, margin=self.margin, bad_rows=self.bad_rows
+                )
             try:
                 with undecoded_as_placeholders():
                     stream = await anext(self._feed)
@@ -320,7 +328,11 @@ def event_store_source(
     name: str | None = None,
     batch_size: int = 256,
     poll: timedelta = timedelta(seconds=1),
+    bad_rows: SkipBadRows | None = None,
 ) -> Source:
-    """A streaming source over the events of one stream type, from its saved checkpoint."""
-    receiver = CatchUpReceiver(store, stream_type, serializer, checkpoints, name=name)
+    """A streaming source over the events of one stream type, from its saved checkpoint.
+
+    Rows that are not events are skipped with their stream and reported to `bad_rows` (see `CatchUpReceiver`).
+    """
+    receiver = CatchUpReceiver(store, stream_type, serializer, checkpoints, name=name, bad_rows=bad_rows)
     return Source(receiver, ChannelKind.STREAMING, batch_size, poll)

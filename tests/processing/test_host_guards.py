@@ -11,7 +11,7 @@ import pytest
 import reactivex
 from reactivex import Observable, abc
 
-from messagehandler import InMemoryEventSource, JsonEventSerializer
+from messagehandler import InMemoryEventSource, JsonEventSerializer, SkipBadRows
 from messagehandler.eventsource.protocol import EventStream
 from messagehandler.processing import (
     ActionableContext,
@@ -38,9 +38,11 @@ class FailingReads(InMemoryEventSource):
         self.fail_after = fail_after
         self.failures = 0
 
-    async def read_changes(self, stream_type: str, since: Any = None) -> AsyncIterator[EventStream]:  # type: ignore[override]
+    async def read_changes(  # type: ignore[override]
+        self, stream_type: str, since: Any = None, *, bad_rows: SkipBadRows | None = None
+    ) -> AsyncIterator[EventStream]:
         handed = 0
-        async for stream in super().read_changes(stream_type, since):
+        async for stream in super().read_changes(stream_type, since, bad_rows=bad_rows):
             if handed == self.fail_after and not self.failures:
                 self.failures += 1
                 raise ConnectionError("the store went away mid-pass")

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from azure.data.tables.aio import TableClient
 
 from messagehandler import Event, EventTypeRegistry, InMemoryEventSource, JsonEventSerializer
+from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
 from messagehandler.processing import ActionableContext, MemoryPositionStore, ProcessingHost, event_store_source
+from messagehandler.processing.sources import CatchUpReceiver
 from messagehandler.testing import recorded
 from samples.processing.telemetry import ReadingRecorded
 from samples.processing.transformation import EventSummary, SummaryQuery
-from tests.processing.fakes import eventually
+from tests.eventsource.azure_tables_support import ALL_TYPES, ORG, history
+from tests.processing.fakes import EveryEvent, eventually
 
 FAST = timedelta(milliseconds=10)
 
@@ -57,3 +62,34 @@ async def test_an_unknown_stored_type_is_dead_lettered_after_max_attempts(caplog
     assert len(skipped) == 1
     assert "Plant/p1 v2" in skipped[0]
     assert "test_undecodable.Calibrated" in skipped[0]
+
+
+@pytest.mark.azurite
+async def test_a_row_that_is_no_event_skips_its_stream_and_the_feed_goes_on(
+    make_table_source: Callable[..., AzureTableStorageEventSource], raw_table: TableClient
+) -> None:
+    store = make_table_source()
+    store.registry.register(*ALL_TYPES)
+    serializer = JsonEventSerializer(store.registry)
+    for stream_id, count in (("a", 3), ("b", 2)):
+        await store.append(ORG, stream_id, 0, history(stream_id, count))
+    await raw_table.delete_entity(ORG, "a_0000000002")
+    await raw_table.create_entity({"PartitionKey": ORG, "RowKey": "a_0000000002", "Body": "{}", "Version": 2})
+    processed: list[tuple[str, int]] = []
+
+    async def record(outcome: ActionableContext[Event]) -> None:
+        processed.append((outcome.message.metadata.source_id, outcome.message.metadata.version))
+
+    checkpoints = MemoryPositionStore()
+    source = event_store_source(store, ORG, serializer, checkpoints, poll=FAST)
+    assert isinstance(source.receiver, CatchUpReceiver)
+    host = ProcessingHost(source, serializer).add(EveryEvent(), record)
+    async with host:
+        await eventually(lambda: ("b", 2) in processed, what="the healthy stream to be processed")
+        await store.append(ORG, "b", 2, history("b", 1, start_version=3))
+        await eventually(lambda: ("b", 3) in processed, what="a later event of the healthy stream to be processed")
+
+    assert [(stream, version) for stream, version in processed if stream == "a"] == []
+    (skipped,) = source.receiver.bad_rows.skipped
+    assert (skipped.row_key, skipped.stream, skipped.version) == ("a_0000000002", f"{ORG}/a", 2)
+    assert checkpoints.positions["eventstore:Organization"]["versions"] == {"b": 3}
