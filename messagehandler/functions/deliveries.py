@@ -54,9 +54,13 @@ class TriggerDelivery:
 class TriggerReceiver:
     """A `ChannelReceiver` that hands out one invocation's deliveries once, then nothing until closed."""
 
-    def __init__(self, name: str, kind: ChannelKind, deliveries: list[TriggerDelivery]) -> None:
+    def __init__(
+        self, name: str, kind: ChannelKind, deliveries: list[TriggerDelivery], *, messaging_system: str
+    ) -> None:
         self._name = name
         self.kind = kind
+        self.messaging_system = messaging_system
+        """`messaging.system` of the trigger's service, so spans and metrics name it as a receiver of it would."""
         self._deliveries: list[TriggerDelivery] | None = deliveries
         self._closed = asyncio.Event()
 

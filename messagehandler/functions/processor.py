@@ -86,7 +86,8 @@ class FunctionProcessor:
         except MalformedEnvelopeError as error:
             await self._set_aside(body, str(message.id), f"not a CloudEvent: {error}")
             return
-        await self._run(ChannelKind.TRANSACTIONAL, [TriggerDelivery(envelope, count, str(message.id))], body)
+        delivery = TriggerDelivery(envelope, count, str(message.id))
+        await self._run(ChannelKind.TRANSACTIONAL, [delivery], body, system="azure.storage.queue")
 
     async def service_bus_message(self, message: func.ServiceBusMessage) -> None:
         """Process one Service Bus trigger message (CloudEvents AMQP binding, binary or structured).
@@ -101,7 +102,8 @@ class FunctionProcessor:
         except MalformedEnvelopeError as error:
             raise RetryMessageError(f"message {message.message_id} is not a CloudEvent: {error}") from None
         count = (message.delivery_count or 0) + 1
-        await self._run(ChannelKind.TRANSACTIONAL, [TriggerDelivery(envelope, count, str(message.message_id))], None)
+        delivery = TriggerDelivery(envelope, count, str(message.message_id))
+        await self._run(ChannelKind.TRANSACTIONAL, [delivery], None, system="servicebus")
 
     async def event_hub_events(self, events: Sequence[func.EventHubEvent]) -> None:
         """Process an Event Hubs trigger batch (`cardinality="many"`); events that are no CloudEvent are skipped.
@@ -118,10 +120,12 @@ class FunctionProcessor:
                 continue
             deliveries.append(TriggerDelivery(envelope, 1, str(event.sequence_number)))
         if deliveries:
-            await self._run(ChannelKind.STREAMING, deliveries, None)
+            await self._run(ChannelKind.STREAMING, deliveries, None, system="eventhubs")
 
-    async def _run(self, kind: ChannelKind, deliveries: list[TriggerDelivery], body: bytes | None) -> None:
-        receiver = TriggerReceiver(self.name, kind, deliveries)
+    async def _run(
+        self, kind: ChannelKind, deliveries: list[TriggerDelivery], body: bytes | None, *, system: str
+    ) -> None:
+        receiver = TriggerReceiver(self.name, kind, deliveries, messaging_system=system)
         host = ProcessingHost(
             Source(receiver, kind, batch_size=max(1, len(deliveries)), wait=timedelta(0)),
             self.serializer,
