@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything CI checks: the test suite (Azurite included), mypy --strict, ruff, and the docs build.
+# Everything CI checks: the test suite (Azurite included) and its coverage floor, mypy --strict, ruff, and the docs build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -13,3 +13,7 @@ echo "== docs (mkdocs --strict)"
 NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 echo "== pytest"
 .venv/bin/python -m pytest --cov --cov-report=term "$@"
+if [ $# -eq 0 ]; then
+    echo "== coverage floor (each module, statements and branches)"
+    .venv/bin/python scripts/coverage_floor.py
+fi
