@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from messagehandler.channels.dispatcher import Dispatcher
@@ -42,10 +42,13 @@ DEFAULT_MIN_AGE = timedelta(seconds=10)
 class RelayReport:
     entries: int = 0
     published: int = 0
+    """Events handed to the channels, those of entries whose clear failed afterwards included."""
     cleared: int = 0
     failed: int = 0
     young: int = 0
     """Entries left alone because a flush may still be publishing them."""
+    errors: list[Exception] = field(default_factory=list)
+    """Why each failed entry failed, in the order met: typed errors of the store or the channels."""
 
 
 class OutboxRelay:
@@ -100,9 +103,11 @@ class OutboxRelay:
                         stored = await self._source.load(stream_type, entry.stream_id, from_version=entry.from_version)
                         events = [e for e in stored if e.metadata.version <= entry.to_version]
                         await self._dispatcher.publish(events)
+                        report.published += len(events)
                         cleared = await self._outbox.clear(entry)
                 except Exception as error:
                     report.failed += 1
+                    report.errors.append(error)
                     backlog.add(entry)
                     logger.warning(
                         "relay could not publish %s v%d-%d: %s",
@@ -113,7 +118,6 @@ class OutboxRelay:
                         extra=log_fields(entry=entry),
                     )
                     continue
-                report.published += len(events)
                 report.cleared += cleared
                 if not cleared:
                     backlog.add(entry)
