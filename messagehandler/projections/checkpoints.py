@@ -13,12 +13,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from messagehandler.errors import ConfigurationError
 from messagehandler.eventsource.positions import TypePosition
 from messagehandler.files import write_atomic
 from messagehandler.projections.errors import CorruptCheckpointError
+from messagehandler.projections.file_swap import swap_file, tag_of
 from messagehandler.projections.records import codec_for
 from messagehandler.projections.version import CHECKPOINT_FORMAT
 
@@ -48,6 +49,19 @@ class CheckpointStore(Protocol):
         ...
 
     async def write(self, name: str, data: bytes) -> None: ...
+
+
+@runtime_checkable
+class ConditionalStore(CheckpointStore, Protocol):
+    """A store that can replace a document only if nobody replaced it since it was read (compare-and-swap)."""
+
+    async def read_tagged(self, name: str) -> tuple[bytes | None, str | None]:
+        """The document and its tag (None for both when there is none)."""
+        ...
+
+    async def write_if(self, name: str, data: bytes, tag: str | None) -> bool:
+        """Write when the document still has `tag` (None: still none); False, writing nothing, when it changed."""
+        ...
 
 
 @dataclass
@@ -123,6 +137,14 @@ class FileCheckpointStore:
 
     async def write(self, name: str, data: bytes) -> None:
         await asyncio.to_thread(self._write, self.path(name), data)
+
+    async def read_tagged(self, name: str) -> tuple[bytes | None, str | None]:
+        data = await self.read(name)
+        return data, tag_of(data)
+
+    async def write_if(self, name: str, data: bytes, tag: str | None) -> bool:
+        """Compare-and-swap under a lock file's `flock` (see `messagehandler.projections.file_swap`)."""
+        return await asyncio.to_thread(swap_file, self.path(name), data, tag)
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:

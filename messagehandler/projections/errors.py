@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from messagehandler.errors import MessageHandlerError
+from messagehandler.errors import MessageHandlerError, Remedy
 
 
 class ProjectionError(MessageHandlerError):
@@ -24,6 +24,16 @@ class RecordFactoryError(ProjectionError):
 
 class CheckpointError(ProjectionError):
     """A checkpoint could not be read or written."""
+
+
+class AliasContentionError(CheckpointError):
+    """The alias of a read model kept changing under a compare-and-swap; nothing was written, try again."""
+
+    remedy = Remedy.RETRY_LATER
+
+
+class RetiredVersionError(ProjectionError):
+    """A version of a read model was asked to go live after a newer one replaced it; the alias is unchanged."""
 
 
 class CorruptCheckpointError(CheckpointError):

@@ -8,6 +8,11 @@ another version: it builds its own beside it while the old one keeps serving, an
 finds nothing new, it rewrites the alias (one atomic document write) and drops the old index. A
 version the alias has retired is never built again by old code still running somewhere, so a rolling
 deployment cannot flip the alias back and forth.
+
+Each version builds under its own lease, so builders of two versions (overlapping deployments) write
+the alias at the same time. Every alias write is therefore a compare-and-swap (`ConditionalStore`):
+a writer that lost the race reads the alias again and re-applies its change to what is there now.
+Progress reports never change which version is live, and a retired version never goes live again.
 """
 
 from __future__ import annotations
@@ -20,16 +25,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from messagehandler.errors import ConfigurationError
 from messagehandler.eventsource.positions import TypePosition
-from messagehandler.projections.checkpoints import CheckpointStore
+from messagehandler.projections.checkpoints import CheckpointStore, ConditionalStore
 from messagehandler.projections.durable import Opened
-from messagehandler.projections.errors import CorruptCheckpointError
+from messagehandler.projections.errors import AliasContentionError, CorruptCheckpointError, RetiredVersionError
 from messagehandler.search.protocol import SearchIndex
 
 R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 SHORT_VERSION = 12
+ALIAS_ATTEMPTS = 50
+"""Compare-and-swap rounds an alias change gets; each lost round means another writer's change landed."""
 
 
 class CheckpointedModel(Protocol[R]):
@@ -102,6 +110,26 @@ async def read_alias(store: CheckpointStore, name: str) -> Alias:
     return Alias() if data is None else Alias.from_bytes(data, document)
 
 
+async def update_alias(store: ConditionalStore, name: str, change: Callable[[Alias], bool]) -> Alias | None:
+    """Apply `change` to the alias of read model `name` as a compare-and-swap; the alias written, or None.
+
+    `change` edits the alias it is given and says whether there is anything to write. When another
+    writer replaced the alias in between, it is read again and `change` applied to the new one.
+
+    Raises:
+        AliasContentionError: the alias changed under every one of `ALIAS_ATTEMPTS` attempts.
+    """
+    document = f"{name}.alias"
+    for _ in range(ALIAS_ATTEMPTS):
+        data, tag = await store.read_tagged(document)
+        alias = Alias() if data is None else Alias.from_bytes(data, document)
+        if not change(alias):
+            return None
+        if await store.write_if(document, alias.to_bytes(), tag):
+            return alias
+    raise AliasContentionError(f"alias {document!r} changed under each of {ALIAS_ATTEMPTS} attempts to write it")
+
+
 def index_name(name: str, version: str) -> str:
     return f"{name}-{version[:SHORT_VERSION]}"
 
@@ -125,7 +153,13 @@ class LiveReadModel(Generic[R]):
         self.name = name
         self.model = model
         self.indexes = indexes
-        self.store = store if store is not None else model.store
+        alias_store = store if store is not None else model.store
+        if not isinstance(alias_store, ConditionalStore):
+            raise ConfigurationError(
+                f"read model {name!r}: the alias store {type(alias_store).__name__} cannot write conditionally "
+                "(read_tagged/write_if); use FileCheckpointStore or TableCheckpointStore"
+            )
+        self.store: ConditionalStore = alias_store
         self.version = model.version[:SHORT_VERSION]
         model.name = f"{name}.{self.version}"
         self.index_name = index_name(name, self.version)
@@ -157,11 +191,16 @@ class LiveReadModel(Generic[R]):
         return changed
 
     async def save(self, *, building: bool = False) -> None:
+        """Save the checkpoint; while `building`, also report progress in the alias (never changing what is live)."""
         await self.model.save()
         if building:
-            alias = await read_alias(self.store, self.name)
-            alias.building = self.progress("catching up")
-            await self._write(alias)
+            await update_alias(self.store, self.name, self._report_progress)
+
+    def _report_progress(self, alias: Alias) -> bool:
+        if alias.live == self.version or self.version in alias.retired:
+            return False
+        alias.building = self.progress("catching up")
+        return True
 
     def progress(self, state: str) -> dict[str, Any]:
         versions = self.model.position.versions
@@ -176,24 +215,36 @@ class LiveReadModel(Generic[R]):
         }
 
     async def switch(self) -> str | None:
-        """Make this version live (one document write), then drop the index it replaced; returns that version."""
-        alias = await read_alias(self.store, self.name)
-        previous = alias.live
-        if previous == self.version:
+        """Make this version live (one compare-and-swap), then drop the index it replaced; returns that version.
+
+        Raises:
+            RetiredVersionError: a newer version replaced this one meanwhile; the alias is left as it is.
+            AliasContentionError: the alias kept changing under every attempt to write it.
+        """
+        replaced: list[str | None] = [None]
+
+        def make_live(alias: Alias) -> bool:
+            if alias.live == self.version:
+                return False
+            if self.version in alias.retired:
+                raise RetiredVersionError(
+                    f"read model {self.name!r}: version {self.version} was replaced by {alias.live}; not switched back"
+                )
+            replaced[0] = alias.live
+            if alias.live is not None and alias.live not in alias.retired:
+                alias.retired.append(alias.live)
+            alias.live = self.version
+            alias.building = self.progress("switched")
+            alias.switched_at = datetime.now(UTC).isoformat()
+            return True
+
+        if await update_alias(self.store, self.name, make_live) is None:
             return None
-        alias.live = self.version
-        if previous is not None and previous not in alias.retired:
-            alias.retired.append(previous)
-        alias.building = self.progress("switched")
-        alias.switched_at = datetime.now(UTC).isoformat()
-        await self._write(alias)
+        previous = replaced[0]
         log.info("read model %r: version %s is live (was %s)", self.name, self.version, previous)
         if previous is not None:
             await self.indexes.drop(index_name(self.name, previous))
         return previous
-
-    async def _write(self, alias: Alias) -> None:
-        await self.store.write(f"{self.name}.alias", alias.to_bytes())
 
     async def _publish(self, changed: set[str], check: Callable[[], None] | None = None) -> None:
         if check is not None:

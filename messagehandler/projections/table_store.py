@@ -18,16 +18,19 @@ import contextlib
 import hashlib
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from messagehandler.azure_errors import azure_errors
+from messagehandler.azure_errors import azure_errors, error_code
 from messagehandler.extras import requires_extra
 from messagehandler.projections.checkpoints import check_name
 from messagehandler.projections.errors import CorruptCheckpointError
 
 with requires_extra("azure-tables", "the Table Storage checkpoint store", ("azure.data.tables",)):
+    from azure.core import MatchConditions
     from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    from azure.data.tables import TableTransactionError, UpdateMode
     from azure.data.tables.aio import TableClient
 
 CHUNK_BYTES = 32_000
@@ -36,9 +39,14 @@ CHUNKS_PER_ROW = 8
 TRANSACTION_BUDGET = 3 * 1024 * 1024
 """JSON bytes of one transaction's rows, well under the 4 MiB a transaction may carry."""
 MAX_OPERATIONS = 100
+ORPHAN_AGE = timedelta(hours=1)
+"""Chunk rows of no head this old were left by a writer that died or lost a race; the next save deletes them."""
 READ_ATTEMPTS = 8
 """How many newer generations a reader follows while saves keep replacing the one it reads."""
 _HEAD = "head"
+_GONE = frozenset({"ResourceNotFound", "EntityNotFound"})
+_HEAD_CHANGED = frozenset({"UpdateConditionNotSatisfied", "ConditionNotMet", "EntityAlreadyExists"}) | _GONE
+"""What a conditional head write meets when another writer replaced (or created, or removed) the head first."""
 
 
 class TableCheckpointStore:
@@ -87,16 +95,20 @@ class TableCheckpointStore:
             CorruptCheckpointError: the rows do not match their head, and no save replaced them.
             ServiceUnavailableError: the table could not be read.
         """
+        return (await self.read_tagged(name))[0]
+
+    async def read_tagged(self, name: str) -> tuple[bytes | None, str | None]:
+        """The document and the ETag of the head row that named it, for `write_if`; raises as `read` does."""
         partition = check_name(name)
         await self._ensure_table()
         head = await self._head(partition)
         for _ in range(READ_ATTEMPTS):
             if head is None:
-                return None
+                return None, None
             compressed = await self._generation(partition, head)
             if compressed is not None:
                 try:
-                    return zlib.decompress(compressed)
+                    return zlib.decompress(compressed), str(head.metadata["etag"])
                 except zlib.error as error:
                     raise CorruptCheckpointError(f"checkpoint {name!r} cannot be decompressed: {error}") from None
             latest = await self._head(partition)
@@ -133,6 +145,35 @@ class TableCheckpointStore:
         """
         partition = check_name(name)
         await self._ensure_table()
+        await self._write(partition, data, await self._head(partition), lambda head: ("upsert", head))
+
+    async def write_if(self, name: str, data: bytes, tag: str | None) -> bool:
+        """Replace the checkpoint only when its head still has ETag `tag` (None: when there is none yet).
+
+        The head row is created, or replaced under `If-Match`, in the last transaction: a writer that
+        lost the race writes no head, and deletes its chunk rows again.
+
+        Raises:
+            ServiceUnavailableError: the table could not be written; the old checkpoint is still whole.
+        """
+        partition = check_name(name)
+        await self._ensure_table()
+        previous = await self._head(partition)
+        if (None if previous is None else str(previous.metadata["etag"])) != tag:
+            return False
+        if tag is None:
+            return await self._write(partition, data, previous, lambda head: ("create", head))
+        condition = {"mode": UpdateMode.REPLACE, "etag": tag, "match_condition": MatchConditions.IfNotModified}
+        return await self._write(partition, data, previous, lambda head: ("update", head, condition))
+
+    async def _write(
+        self, partition: str, data: bytes, previous: Any, head_operation: Callable[[dict[str, Any]], Any]
+    ) -> bool:
+        """Write a new generation and its head; then delete the generation it replaced and old orphans.
+
+        Only the replaced generation (and rows older than `ORPHAN_AGE`, left by writers that died or
+        lost) is deleted: a concurrent writer's rows, written for a head still to come, are never touched.
+        """
         compressed = zlib.compress(data, 1)
         generation = uuid.uuid4().hex
         chunks = [compressed[i : i + CHUNK_BYTES] for i in range(0, len(compressed), CHUNK_BYTES)] or [b""]
@@ -151,11 +192,26 @@ class TableCheckpointStore:
             "Rows": len(rows),
             "Sha256": hashlib.sha256(compressed).hexdigest(),
         }
-        operations: list[Any] = [("upsert", row) for row in rows] + [("upsert", head)]
-        with self._errors(f"write checkpoint {name!r}"):
+        operations: list[Any] = [("upsert", row) for row in rows] + [head_operation(head)]
+        with self._errors(f"write checkpoint {partition!r}"):
             for batch in _batches(operations):
-                await self.client.submit_transaction(batch)
-        await self._delete_other_generations(partition, generation)
+                try:
+                    await self.client.submit_transaction(batch)
+                except TableTransactionError as error:
+                    if batch[-1][1] is not head or error_code(error) not in _HEAD_CHANGED:
+                        raise
+                    await self._delete_rows(partition, lambda key, _: key.startswith(f"{generation}_"))
+                    return False
+        replaced = None if previous is None else f"{previous['Generation']}_"
+        orphaned = datetime.now(UTC) - ORPHAN_AGE
+
+        def doomed(key: str, written: datetime | None) -> bool:
+            if replaced is not None and key.startswith(replaced):
+                return True
+            return not key.startswith(f"{generation}_") and written is not None and written < orphaned
+
+        await self._delete_rows(partition, doomed)
+        return True
 
     async def _rows(self, partition: str, generation: str) -> AsyncIterator[Any]:
         with self._errors(f"read checkpoint {partition!r}"):
@@ -166,17 +222,25 @@ class TableCheckpointStore:
             async for row in rows:
                 yield row
 
-    async def _delete_other_generations(self, partition: str, keep: str) -> None:
+    async def _delete_rows(self, partition: str, doomed: Callable[[str, datetime | None], bool]) -> None:
+        """Delete the chunk rows that are `doomed` by their RowKey and write time (never the head)."""
         with self._errors(f"delete the old rows of checkpoint {partition!r}"):
             rows = self.client.query_entities(
                 "PartitionKey eq @pk and RowKey ne @head",
                 parameters={"pk": partition, "head": _HEAD},
-                select=["PartitionKey", "RowKey"],
+                select=["PartitionKey", "RowKey", "Timestamp"],
             )
-            stale = [("delete", row) async for row in rows if not row["RowKey"].startswith(f"{keep}_")]
+            stale = [("delete", row) async for row in rows if doomed(row["RowKey"], row.metadata.get("timestamp"))]
             for batch in _batches(stale):
-                with contextlib.suppress(ResourceNotFoundError):  # a concurrent save deleted them first
+                try:
                     await self.client.submit_transaction(batch)
+                except TableTransactionError as error:
+                    if error_code(error) not in _GONE:
+                        raise
+                    # a concurrent save deleted some first, failing the whole transaction: delete the rest alone
+                    for _, row in batch:
+                        with contextlib.suppress(ResourceNotFoundError):
+                            await self.client.delete_entity(row["PartitionKey"], row["RowKey"])
 
 
 def _batches(operations: list[Any]) -> Iterator[list[Any]]:

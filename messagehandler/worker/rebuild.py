@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from messagehandler.errors import ConfigurationError
+from messagehandler.projections.errors import RetiredVersionError
 from messagehandler.projections.live import LiveReadModel, Role, read_alias
 from messagehandler.worker.app import WorkerApp
 from messagehandler.worker.context import WorkerContext, default_worker_id
@@ -50,7 +51,8 @@ async def rebuild(app: WorkerApp, name: str, report: Report, *, poll: float = 1.
     """Build and switch in the declared version of read model `name` (or watch the worker that does).
 
     Raises:
-        WorkerError: the declared version was retired (a newer one replaced it): it is not built again.
+        WorkerError: the declared version was retired (a newer one replaced it, before or during the
+            build): it is not built again or switched in.
         ConfigurationError: the app declares no such live read model.
     """
     context = await context_for(app)
@@ -87,7 +89,10 @@ async def _build(live: LiveReadModel[Any], report: Report, lease: Any) -> str | 
         if not changed:
             break
         changed = await live.step()
-    replaced = await live.switch()
+    try:
+        replaced = await live.switch()
+    except RetiredVersionError as error:
+        raise WorkerError(str(error)) from None
     report(live.progress("switched"))
     await live.close()
     return replaced

@@ -231,6 +231,7 @@ class ReadModelService(LeasedService):
             await model.catch_up()
 
     async def _live(self, term: LeaseTerm, live: LiveReadModel[Any]) -> None:
+        from messagehandler.projections.errors import RetiredVersionError
         from messagehandler.projections.live import Role
 
         self.role = await live.role()
@@ -247,7 +248,13 @@ class ReadModelService(LeasedService):
             term.check()
             await live.save(building=self.role is Role.BUILD)
             if self.role is Role.BUILD and not changed:
-                await live.switch()
+                try:
+                    await live.switch()
+                except RetiredVersionError:
+                    self.role = Role.RETIRED
+                    logger.warning("read model %r: version %s was replaced while built", self.name, live.version)
+                    await term.stopping.wait()
+                    return
                 self.role = Role.LIVE
             if await term.pause(self.interval.total_seconds() if self.role is Role.LIVE else 0):
                 return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 import pytest
 from azure.data.tables.aio import TableClient
@@ -135,3 +136,25 @@ async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.01)
+
+
+async def test_concurrent_saves_leave_a_whole_checkpoint_and_orphans_are_swept_once_old(
+    store: TableCheckpointStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save deletes only the generation it replaced: rows another writer wrote for its coming head stay."""
+    from messagehandler.projections import table_store
+
+    documents = [os.urandom(100_000) for _ in range(6)]  # incompressible: four chunk rows each
+    await asyncio.gather(*(store.write("model", document) for document in documents))
+    assert await store.read("model") in documents
+    in_flight = {"PartitionKey": "model", "RowKey": "f" * 32 + "_000000", "D0": b"coming"}
+    await store.client.upsert_entity(in_flight)
+
+    await store.write("model", b"next")
+    assert await store.client.get_entity("model", in_flight["RowKey"]), "a young row of no head was deleted"
+
+    monkeypatch.setattr(table_store, "ORPHAN_AGE", timedelta(0))
+    await store.write("model", b"last")
+    rows = [row["RowKey"] async for row in store.client.list_entities(select=["RowKey"])]
+    assert len(rows) == 2, rows
+    assert await store.read("model") == b"last"
