@@ -2,13 +2,16 @@
 
 Settings from the environment: MESSAGEHANDLER_CONNECTION_STRING, TEST_TABLE (events, with the outbox),
 TEST_CHECKPOINTS (checkpoint table), TEST_LEASES (blob container), TEST_QUEUE (where the relay publishes).
-The read model records, per stream, every version it applied, in the order applied.
+The read model records, per stream, every version it applied, in the order applied; with TEST_TRAIL set,
+each process also appends what it applied to `TEST_TRAIL/{pid}.log`, so a test sees which process applied
+what (a successor that continues from the checkpoint never applies what the checkpoint already holds).
 """
 
 from __future__ import annotations
 
 import os
 from datetime import timedelta
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -33,6 +36,10 @@ class Applied(BaseModel):
 class AppliedProjection(Projection[Applied]):
     def project(self, record: Applied, event: ReadingRecorded) -> None:
         record.versions.append(event.metadata.version)
+        trail = os.environ.get("TEST_TRAIL")
+        if trail:
+            with (Path(trail) / f"{os.getpid()}.log").open("a") as log:
+                log.write(f"{event.metadata.source_id} {event.metadata.version}\n")
 
 
 def connection_string() -> str:
