@@ -32,18 +32,27 @@ def processed(folder: Path) -> list[tuple[str, str, int, str]]:
 
 
 @pytest.mark.parametrize("sessions", [False, True], ids=["competing-consumers", "sessions"])
+@pytest.mark.parametrize("topic", [False, True], ids=["queue", "subscription"])
 async def test_two_workers_share_a_queue_and_each_event_is_processed_once(
-    broker: AmqpTestBroker, tmp_path: Path, sessions: bool
+    broker: AmqpTestBroker, tmp_path: Path, sessions: bool, topic: bool
 ) -> None:
+    """On a queue, or on one subscription of a topic (whose other subscription gets its own copy of everything)."""
     streams = [envelopes(f"o-{n}", 6) for n in range(6)]
     sent = interleaved(*streams)
-    env = {"TEST_SERVICEBUS": broker.connection_string(), "TEST_QUEUE": "orders",
-           "TEST_SESSIONS": "1" if sessions else "0", "TEST_FOLDER": str(tmp_path)}  # fmt: skip
+    entity = {"TEST_TOPIC": "events", "TEST_SUBSCRIPTION": "shipping"} if topic else {"TEST_QUEUE": "orders"}
+    env = {"TEST_SERVICEBUS": broker.connection_string(), "TEST_SESSIONS": "1" if sessions else "0",
+           "TEST_FOLDER": str(tmp_path), **entity}  # fmt: skip
+    if topic:
+        broker.add_subscription("events", "shipping")
+        broker.add_subscription("events", "billing")
     with workers(APP, env, tmp_path, 2) as running:
         for worker in running:
             await asyncio.to_thread(worker.wait_ready)
         async with ServiceBusChannel.from_connection_string(
-            broker.connection_string(), queue_name="orders", sessions=sessions
+            broker.connection_string(),
+            queue_name=None if topic else "orders",
+            topic_name="events" if topic else None,
+            sessions=sessions,
         ) as channel:
             await channel.publish(sent)
         await asyncio.to_thread(
@@ -62,6 +71,8 @@ async def test_two_workers_share_a_queue_and_each_event_is_processed_once(
         for _, stream, version, _ in notes:
             versions[stream].append(version)
         assert versions == {f"o-{n}": [1, 2, 3, 4, 5, 6] for n in range(6)}, "each stream in order"
+    if topic:
+        assert len(broker.queued("events/Subscriptions/billing")) == len(sent), "the other subscription kept its copy"
 
 
 @pytest.mark.azurite

@@ -1,5 +1,5 @@
 """Several receivers of one Service Bus entity: competing consumers, and sessions that keep each stream on one
-receiver at a time, in order, with their locks renewed. The AMQP test broker serves sessions as Service Bus
+receiver at a time, in order, with their locks renewed; on a queue and on a topic's subscription alike. The AMQP test broker serves sessions as Service Bus
 does for the SDK: the `com.microsoft:session-filter` source filter, `locked-until-utc`, and the
 `com.microsoft:renew-session-lock` management operation."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -23,16 +24,34 @@ from tests.channels.support import envelopes, interleaved
 from tests.support.amqp_broker import AmqpTestBroker
 
 FAST = timedelta(milliseconds=300)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Where the receivers read: the queue, or one subscription of a topic."""
+
+    options: dict[str, str]
+    subscription: str | None
+    address: str
+
+
+@pytest.fixture(params=["queue", "subscription"])
+def entity(request: pytest.FixtureRequest, broker: AmqpTestBroker) -> Entity:
+    if request.param == "queue":
+        return Entity({"queue_name": QUEUE}, None, QUEUE)
+    return Entity({"topic_name": "events"}, "shipping", broker.add_subscription("events", "shipping"))
+
+
 SOON = timedelta(seconds=5)
 """How long to wait for a message that should come: the first receive of a session receiver authenticates first."""
 
 
-async def test_two_receivers_of_one_queue_share_its_messages_each_message_going_to_one(
-    broker: AmqpTestBroker, make_channel: Callable[..., ServiceBusChannel]
+async def test_two_receivers_of_one_entity_share_its_messages_each_message_going_to_one(
+    broker: AmqpTestBroker, make_channel: Callable[..., ServiceBusChannel], entity: Entity
 ) -> None:
     sent = interleaved(*(envelopes(f"o-{n}", 5) for n in range(4)))
-    await make_channel().publish(sent)
-    receivers = [make_channel().receiver(), make_channel().receiver()]
+    await make_channel(**entity.options).publish(sent)
+    receivers = [make_channel(**entity.options).receiver(entity.subscription) for _ in range(2)]
     assert all(isinstance(receiver, ServiceBusChannelReceiver) for receiver in receivers)
     got: list[list[ReceivedMessage]] = [[], []]
 
@@ -50,24 +69,26 @@ async def test_two_receivers_of_one_queue_share_its_messages_each_message_going_
     assert sorted(ids) == sorted(envelope.id for envelope in sent)
     assert len(set(ids)) == len(ids), "no message went to both"
     assert all(got), "both receivers had a share"
-    assert broker.queued(QUEUE) == []
+    assert broker.queued(entity.address) == []
     for receiver in receivers:
         await receiver.close()
 
 
-async def session_receiver(channel: ServiceBusChannel, **options: Any) -> ServiceBusSessionReceiver:
-    receiver = channel.receiver(**options)
+async def session_receiver(
+    channel: ServiceBusChannel, subscription: str | None = None, **options: Any
+) -> ServiceBusSessionReceiver:
+    receiver = channel.receiver(subscription, **options)
     assert isinstance(receiver, ServiceBusSessionReceiver)
     return receiver
 
 
 async def test_a_session_receiver_holds_a_stream_alone_and_hands_it_out_in_order_one_at_a_time(
-    broker: AmqpTestBroker, make_channel: Callable[..., ServiceBusChannel]
+    broker: AmqpTestBroker, make_channel: Callable[..., ServiceBusChannel], entity: Entity
 ) -> None:
     first, second = envelopes("o-1", 3), envelopes("o-2", 3)
-    await make_channel(sessions=True).publish(interleaved(first, second))
-    one = await session_receiver(make_channel(sessions=True), max_sessions=1)
-    two = await session_receiver(make_channel(sessions=True), max_sessions=1)
+    await make_channel(sessions=True, **entity.options).publish(interleaved(first, second))
+    one = await session_receiver(make_channel(sessions=True, **entity.options), entity.subscription, max_sessions=1)
+    two = await session_receiver(make_channel(sessions=True, **entity.options), entity.subscription, max_sessions=1)
 
     (a,) = await one.receive(10, wait=SOON)
     (b,) = await two.receive(10, wait=SOON)

@@ -1,7 +1,7 @@
 """A worker app for the scale-out tests: one host on a Service Bus queue of the AMQP test broker.
 
-Settings from the environment: TEST_SERVICEBUS (connection string), TEST_QUEUE, TEST_SESSIONS ("1" for a
-session-enabled queue), TEST_FOLDER (each processed event is noted in `processed` as
+Settings from the environment: TEST_SERVICEBUS (connection string), TEST_QUEUE, or TEST_TOPIC and
+TEST_SUBSCRIPTION, TEST_SESSIONS ("1" for a session-enabled entity), TEST_FOLDER (each processed event is noted in `processed` as
 "worker stream version event-id", appended by every worker to the one file).
 """
 
@@ -33,10 +33,12 @@ async def orders(context: WorkerContext) -> ProcessingHost:
     channel = await context.enter(
         ServiceBusChannel.from_connection_string(
             os.environ["TEST_SERVICEBUS"],
-            queue_name=os.environ["TEST_QUEUE"],
+            queue_name=os.environ.get("TEST_QUEUE"),
+            topic_name=os.environ.get("TEST_TOPIC"),
             sessions=os.environ["TEST_SESSIONS"] == "1",
         )
     )
+    subscription = os.environ.get("TEST_SUBSCRIPTION")
     notes = Path(os.environ["TEST_FOLDER"]) / "processed"
 
     async def note(outcome: ActionableContext[Event]) -> None:
@@ -46,6 +48,8 @@ async def orders(context: WorkerContext) -> ProcessingHost:
             handle.write(f"{context.worker_id} {meta.source_id} {meta.version} {meta.event_id}\n")
 
     source = channel_source(
-        channel.receiver(session_idle=timedelta(seconds=1)), batch_size=4, wait=timedelta(milliseconds=200)
+        channel.receiver(subscription, session_idle=timedelta(seconds=1)),
+        batch_size=4,
+        wait=timedelta(milliseconds=200),
     )
     return ProcessingHost(source, SERIALIZER).add(Everything(), note)
