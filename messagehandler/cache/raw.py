@@ -25,7 +25,7 @@ from messagehandler.events.serialization import JsonEventSerializer, decode_curr
 M = TypeVar("M", bound=BaseModel)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EXACT = 1 << 53
+_EXACT = 4_000_000_000 * 1_000_000  # the year 2096, in microseconds: float timestamps stay exact well below it
 
 
 def to_micros(moment: datetime) -> int:
@@ -34,7 +34,11 @@ def to_micros(moment: datetime) -> int:
 
 
 def from_micros(micros: int) -> datetime:
-    """Exact: below 2**53 the float quotient is within far less than half a microsecond of the true value."""
+    """Exact: below `_EXACT` the float quotient is within far less than half a microsecond of the true value.
+
+    Around 2**33 seconds (the year 2242) a double's spacing nears a microsecond and the float path
+    starts to round wrongly; later moments take the exact timedelta path.
+    """
     if 0 <= micros < _EXACT:
         return datetime.fromtimestamp(micros / 1_000_000, UTC)
     return _EPOCH + timedelta(microseconds=micros)
