@@ -3,8 +3,13 @@
 `TenantScopedEventSource` is an `EventSource` whose every call goes to the source of the tenant named
 by `current_message_context().tenant_id` (set with `message_context(tenant_id=...)` by whoever
 handles the request or message). Code running for tenant A has no way to name tenant B's source
-through it: there is no tenant parameter, a call without a tenant in the context is refused, and an
+through it: no method takes a tenant, a call without a tenant in the context is refused, and an
 append of events emitted for another tenant is refused before anything is written.
+
+Background work that belongs to no message (the outbox relay, catch-up feeds, durable read models,
+the cache replicator) is run per tenant by operator code with `for_each_tenant`
+(`messagehandler.eventsource.tenant_jobs`), which enters each tenant's context in turn; the tenants a
+store holds are listed by a `TenantDirectory` (`TenantTables` lists the tables of `tenant_tables`).
 
 The built-in layout is **a table per tenant** (`tenant_tables`), chosen over a partition prefix per
 tenant in one table because:
@@ -99,11 +104,10 @@ class TenantScopedEventSource:
 
     @property
     def tenants(self) -> list[str]:
-        """The tenants whose sources are open."""
+        """The tenants whose sources this process has opened; `TenantDirectory` lists those the store holds."""
         return sorted(self._sources)
 
-    def for_tenant(self, tenant_id: str) -> EventSource:
-        """The source of a named tenant: for operators' tools and the per-tenant relay, never for request code."""
+    def _source_of(self, tenant_id: str) -> EventSource:
         if not isinstance(tenant_id, str) or not tenant_id:
             raise ConfigurationError(f"a tenant id is a non-empty string, got {tenant_id!r}")
         source = self._sources.get(tenant_id)
@@ -122,7 +126,7 @@ class TenantScopedEventSource:
             raise TenantRequiredError(
                 "this event source is tenant-scoped: run the code inside message_context(tenant_id=...)"
             )
-        return self.for_tenant(tenant_id)
+        return self._source_of(tenant_id)
 
     async def append(
         self,
