@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Generic, TypeVar
@@ -25,6 +26,7 @@ from messagehandler.projections.checkpoints import (
     encode,
     peek_version,
 )
+from messagehandler.projections.erasure import reproject_streams
 from messagehandler.projections.errors import CheckpointError, CorruptCheckpointError
 from messagehandler.projections.projector import Projector, project_streams
 from messagehandler.projections.version import read_model_version
@@ -125,6 +127,30 @@ class DurableReadModel(Generic[R]):
         except BaseException:
             self._interrupted = True  # the position may be ahead of the records now
             raise
+
+    async def reproject(self, stream_ids: Iterable[str]) -> set[str]:
+        """Project the named streams again from scratch, replacing their records; returns their ids.
+
+        For erasure: after `keyring.forget(subject)` the records hold the subject's values as they
+        were read, and catch-up never re-reads a stream nothing was appended to. Call this with the
+        subject's streams (`messagehandler.projections.erasure`), then `save`, so the checkpoint holds
+        only the erased values. A stream that no longer loads (deleted) or no longer has a record
+        loses it. The position is unchanged.
+
+        Raises:
+            CheckpointError: a catch-up was interrupted; `open` first.
+            UnreadableEventError: a stored row of a named stream cannot be read; no record changed.
+        """
+        self._refuse_if_interrupted("reproject")
+        fresh = await reproject_streams(
+            self.projector.source, self._builder, self.stream_type, stream_ids, self._factory
+        )
+        for stream_id, record in fresh.items():
+            if record is None:
+                self.records.pop(stream_id, None)
+            else:
+                self.records[stream_id] = record
+        return set(fresh)
 
     def _refuse_if_interrupted(self, action: str) -> None:
         """After a failed catch-up the position may be ahead of the records: only open() can recover."""

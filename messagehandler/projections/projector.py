@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, overload
 
 from messagehandler.events.event import Event
 from messagehandler.eventsource.bad_rows import SkipBadRows, load_failed
 from messagehandler.eventsource.protocol import EventSource, EventStream
 from messagehandler.projections.builder import Factory, RecordBuilder
+from messagehandler.projections.erasure import RecordStore, Reprojected, reproject_into
 from messagehandler.projections.errors import NoProjectionError
 from messagehandler.projections.projection import Projection
 from messagehandler.telemetry.rebuilds import restoring
@@ -171,6 +172,35 @@ class Projector:
             await sink.upsert(pending)
             written.update(pending)
         return len(written)
+
+    async def reproject_into(
+        self,
+        store: RecordStore[R],
+        record_type: type[R],
+        stream_type: str,
+        stream_ids: Iterable[str],
+        *,
+        factory: Factory[R] | None = None,
+    ) -> Reprojected:
+        """Replace the records of the named streams in `store` with ones projected from scratch.
+
+        After `keyring.forget(subject)`, a record written before holds the subject's values in
+        plaintext; this projects the subject's streams again from their (now erased) events, removes
+        the records of streams that no longer load or no longer have one, and compacts a store that
+        keeps replaced bytes (`SqliteSearchIndex`), so the store holds no trace of the values.
+        See `messagehandler.projections.erasure` for which streams to name.
+
+        Raises:
+            UnreadableEventError: a stored row of a named stream cannot be read; nothing was written.
+            ServiceUnavailableError: the store could not be read; retry later.
+
+        Example:
+            >>> await keyring.forget("p-1")
+            >>> await projector.reproject_into(index, Card, "Patient", ["p-1"])
+        """
+        builder = self.builder(record_type)
+        make = factory if factory is not None else builder.default_factory
+        return await reproject_into(self.source, builder, store, stream_type, stream_ids, make)
 
     def _streams(self, stream_type: str, bad_rows: SkipBadRows | None) -> AsyncIterator[EventStream]:
         if bad_rows is None:

@@ -1,6 +1,8 @@
 """The embedded search index: SQLite FTS5, in a file or in memory, no server.
 
 Records are stored as JSON next to an FTS5 table over their text fields, ranked with FTS5's BM25.
+Deleted content is overwritten (`secure_delete`) and `compact` merges the full-text index, so after an
+erasure (`Projector.reproject_into`) the file holds no trace of the replaced values.
 SQLite calls are blocking, so every operation runs in a worker thread (`asyncio.to_thread`) behind
 one lock; an upsert of many records is one transaction of a few `executemany` statements.
 """
@@ -50,6 +52,7 @@ class SqliteSearchIndex(Generic[R]):
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.executescript(
                 f"""
+                PRAGMA secure_delete = ON;
                 CREATE TABLE IF NOT EXISTS records (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
                 CREATE VIRTUAL TABLE IF NOT EXISTS records_text USING fts5({columns}, tokenize = 'unicode61');
                 """
@@ -122,6 +125,19 @@ class SqliteSearchIndex(Generic[R]):
                 db.executemany("DELETE FROM records WHERE id = ?", keys)
 
         await self._run(remove)
+
+    async def compact(self) -> None:
+        """Merge the full-text index so replaced and deleted text leaves no trace in the file.
+
+        The index keeps a replaced record's words in its older segments until they are merged, and
+        freed pages are zeroed (`secure_delete`), so after an erasure this leaves no plaintext of the
+        old record in the database file. It rewrites the whole full-text index: call it after a batch.
+        """
+
+        def optimize(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO records_text(records_text) VALUES ('optimize')")
+
+        await self._run(optimize)
 
     async def search(self, text: str, *, top: int = 10) -> list[SearchResult[R]]:
         expression = match_expression(text)
