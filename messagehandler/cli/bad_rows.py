@@ -10,6 +10,7 @@ import argparse
 from typing import TextIO
 
 from messagehandler.errors import UnreadableEventError
+from messagehandler.events.personal import EncryptedEventError
 from messagehandler.eventsource.bad_rows import SkipBadRows
 
 
@@ -39,6 +40,11 @@ def report(bad_rows: SkipBadRows | None, err: TextIO) -> None:
 
 def hint(error: BaseException) -> str:
     """Advice to append to the message of an error that stopped a command."""
+    if isinstance(error, EncryptedEventError) or isinstance(error.__cause__, EncryptedEventError):
+        return (
+            "; to open sealed personal data pass --keys-table with --key-vault-key or $MESSAGEHANDLER_LOCAL_KEK, "
+            "or pass --skip-bad-rows to leave such streams out and list them"
+        )
     if isinstance(error, UnreadableEventError):
         return "; pass --skip-bad-rows to leave such streams out and list them"
     return ""

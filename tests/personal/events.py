@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from messagehandler import Event, EventSourced
 from messagehandler.personal import DataSubject, PersonalData
+from messagehandler.projections import Projection
 
 
 class Address(BaseModel):
@@ -60,3 +61,15 @@ class Customer(EventSourced, stream_type="Customer"):
 
 
 CUSTOMER_TYPES = (CustomerRegistered, CustomerMoved, OrderPlaced, PlanChanged)
+
+
+class CustomerCard(BaseModel):
+    name: str = ""
+    email: str | None = None
+
+
+class CustomerCardProjection(Projection[CustomerCard]):
+    """For the operator command's `restore --projection tests.personal.events:CustomerCardProjection`."""
+
+    def project_registered(self, record: CustomerCard, event: CustomerRegistered) -> None:
+        record.name, record.email = event.name, event.email
