@@ -19,6 +19,11 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 COMMAND = Path(sys.executable).with_name("messagehandler")
+PYTHON_API = (
+    "import sys; from messagehandler.worker import load_app, run; "
+    "sys.exit(run(load_app(sys.argv[1]), health_host='127.0.0.1', health_port=int(sys.argv[2]), worker_id=sys.argv[3]))"
+)
+"""A program that runs an app with `messagehandler.worker.run(app)`, as an application's own `main` would."""
 
 
 def free_port() -> int:
@@ -41,14 +46,29 @@ def eventually(check: Callable[[], T | None], *, within: float = 30.0, what: str
 
 
 class WorkerProcess:
-    """One `messagehandler run APP` process with its probes on `port`; its log is kept in a file."""
+    """One `messagehandler run APP` process with its probes on `port`; its log is kept in a file.
 
-    def __init__(self, app: str, env: dict[str, str], log: Path, *, worker_id: str, extra: list[str] = ()) -> None:  # type: ignore[assignment]
+    With `python_api` the process runs the app through `messagehandler.worker.run(app)` instead.
+    """
+
+    def __init__(
+        self,
+        app: str,
+        env: dict[str, str],
+        log: Path,
+        *,
+        worker_id: str,
+        extra: list[str] = (),  # type: ignore[assignment]
+        python_api: bool = False,
+    ) -> None:
         self.port = free_port()
         self.worker_id = worker_id
         self.log = log
-        argv = [str(COMMAND), "run", app, "--health-host", "127.0.0.1",
-                "--health-port", str(self.port), "--worker-id", worker_id, *extra]  # fmt: skip
+        if python_api:
+            argv = [sys.executable, "-c", PYTHON_API, app, str(self.port), worker_id]
+        else:
+            argv = [str(COMMAND), "run", app, "--health-host", "127.0.0.1",
+                    "--health-port", str(self.port), "--worker-id", worker_id, *extra]  # fmt: skip
         with log.open("wb") as handle:
             self.process = subprocess.Popen(  # noqa: S603 - fixed arguments
                 argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, stdout=handle, stderr=handle
@@ -82,8 +102,8 @@ class WorkerProcess:
         eventually(lambda: self.process.poll() is None and (self.status() or {}).get("ready"), within=within,
                    what=f"worker {self.worker_id} ready (log: {self.text()[-2000:]})")  # fmt: skip
 
-    def terminate(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
+    def terminate(self, number: int = signal.SIGTERM) -> None:
+        self.process.send_signal(number)
 
     def kill(self) -> None:
         self.process.kill()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -14,14 +16,19 @@ from azure.storage.queue.aio import QueueClient
 
 from messagehandler import EventTypeRegistry, JsonEventSerializer
 from messagehandler.channels import CloudEvent
+from messagehandler.channels.transactional.servicebus import ServiceBusChannel
 from messagehandler.channels.transactional.storage_queue import StorageQueueChannel
 from messagehandler.testing import recorded
+from messagehandler.testing.envelopes import envelopes, interleaved
 from samples.processing.telemetry import ReadingRecorded
+from tests.support.amqp_broker import AmqpTestBroker
+from tests.support.amqp_broker.fixtures import broker, broker_options
 from tests.worker.support import COMMAND, ROOT, WorkerProcess, eventually
 
 if TYPE_CHECKING:
     from messagehandler.testing.azurite import AzuriteProcess
 
+__all__ = ["broker", "broker_options"]
 pytestmark = pytest.mark.azurite
 APP = "tests.worker.apps.queue_app:app"
 SERIALIZER = JsonEventSerializer(EventTypeRegistry([ReadingRecorded]))
@@ -50,19 +57,23 @@ def lines(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
-def start(azurite: AzuriteProcess, queue: str, folder: Path, grace: float) -> WorkerProcess:
+def start(
+    azurite: AzuriteProcess, queue: str, folder: Path, grace: float, *, python_api: bool = False
+) -> WorkerProcess:
     env = {"MESSAGEHANDLER_CONNECTION_STRING": azurite.connection_string, "TEST_QUEUE": queue,
            "TEST_FOLDER": str(folder), "TEST_GRACE": str(grace)}  # fmt: skip
-    worker = WorkerProcess(APP, env, folder / "worker.log", worker_id="w-1")
+    worker = WorkerProcess(APP, env, folder / "worker.log", worker_id="w-1", python_api=python_api)
     worker.wait_ready()
     return worker
 
 
+@pytest.mark.parametrize("python_api", [False, True], ids=["command", "python-api"])
 async def test_sigterm_lets_in_flight_messages_finish_then_exits_zero(
-    azurite: AzuriteProcess, queue: str, tmp_path: Path
+    azurite: AzuriteProcess, queue: str, tmp_path: Path, python_api: bool
 ) -> None:
+    """`messagehandler run module:app` and `messagehandler.worker.run(app)` behave the same."""
     ids = await publish(azurite, queue, 4)
-    worker = start(azurite, queue, tmp_path, grace=30)
+    worker = start(azurite, queue, tmp_path, grace=30, python_api=python_api)
     assert worker.get("/healthz") == (200, {"status": "alive"})
     assert worker.get("/readyz") == (200, {"status": "ready"})
     eventually(lambda: len(lines(tmp_path / "started")) == 4, what="four actions in flight")
@@ -98,6 +109,55 @@ async def test_messages_still_in_flight_when_the_grace_ends_are_released_to_the_
         again = [message async for message in client.receive_messages(max_messages=32, visibility_timeout=60)]
     assert sorted(CloudEvent.from_json(base64.b64decode(m.content)).id for m in again) == sorted(ids)
     assert {message.dequeue_count for message in again} == {2}
+
+
+@pytest.mark.parametrize(
+    ("number", "python_api"),
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True), (signal.SIGINT, True)],
+    ids=["sigterm-command", "sigint-command", "sigterm-python-api", "sigint-python-api"],
+)
+async def test_a_second_signal_during_shutdown_stops_at_once_with_128_plus_its_number(
+    azurite: AzuriteProcess, queue: str, tmp_path: Path, number: int, python_api: bool
+) -> None:
+    await publish(azurite, queue, 2)
+    worker = start(azurite, queue, tmp_path, grace=60, python_api=python_api)
+    eventually(lambda: len(lines(tmp_path / "started")) == 2, what="two actions in flight")
+
+    worker.terminate(number)
+    eventually(lambda: worker.get("/readyz")[0] == 503, what="readiness off while draining")
+    worker.terminate(number)
+
+    assert worker.wait(within=20) == 128 + number
+    assert lines(tmp_path / "done") == [], "the actions were stopped, not finished"
+    assert f"second {signal.Signals(number).name}, stopping at once" in worker.text()
+
+
+@pytest.mark.parametrize("sessions", [False, True], ids=["queue", "sessions"])
+async def test_service_bus_messages_still_in_flight_when_the_grace_ends_are_abandoned_to_the_broker(
+    broker: AmqpTestBroker, tmp_path: Path, sessions: bool
+) -> None:
+    sent = interleaved(*(envelopes(f"o-{n}", 1) for n in range(3)))
+    env = {"TEST_SERVICEBUS": broker.connection_string(), "TEST_QUEUE": "orders", "TEST_SESSIONS": "1" if sessions
+           else "0", "TEST_FOLDER": str(tmp_path), "TEST_GATE": "1", "TEST_GRACE": "1"}  # fmt: skip
+    worker = WorkerProcess("tests.worker.apps.servicebus_app:app", env, tmp_path / "worker.log", worker_id="w-1")
+    await asyncio.to_thread(worker.wait_ready)
+    async with ServiceBusChannel.from_connection_string(
+        broker.connection_string(), queue_name="orders", sessions=sessions
+    ) as channel:
+        await channel.publish(sent)
+    await asyncio.to_thread(eventually, lambda: len(lines(tmp_path / "started")) == 3, what="three actions in flight")
+    assert broker.queued("orders") == []
+
+    worker.terminate()
+
+    assert await asyncio.to_thread(worker.wait) == 0
+    assert "releasing 3 messages still in flight at shutdown" in worker.text()
+    assert lines(tmp_path / "processed") == [], "no action finished"
+    ids = sorted(envelope.id for envelope in sent)
+    settled = [s for s in broker.settlements() if s.address == "orders"]
+    assert sorted(str(s.message_id) for s in settled if s.outcome == "modified") == ids, "each abandoned once"
+    assert {s.outcome for s in settled} <= {"modified", "released"}, "none completed nor dead-lettered"
+    assert sorted(str(m.id) for m in broker.queued("orders")) == ids, "all back on the queue for the next worker"
 
 
 @pytest.mark.parametrize(

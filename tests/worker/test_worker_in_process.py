@@ -238,3 +238,52 @@ async def test_the_relay_runs_on_the_lease_holder_and_publishes_what_the_outbox_
 
     assert await serving == EXIT_OK
     assert [entry async for entry in source.pending("Organization")] == []
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["checkpointed", "live"])
+async def test_a_read_model_over_several_stream_types_runs_in_the_worker(tmp_path: object, live: bool) -> None:
+    """A `MultiStreamReadModel` declared with `@app.read_model`: caught up, checkpointed, and (live) indexed."""
+    from pathlib import Path
+
+    from messagehandler import InMemoryEventSource
+    from messagehandler.projections import FileCheckpointStore, Start
+    from messagehandler.projections.live import LiveReadModel, live_index
+    from messagehandler.search.providers import SqliteIndexes
+    from samples.organization.domain import OrganizationRegistered
+    from tests.projections.test_multi_stream import MemberJoined, OrganizationEntry, append, model
+
+    folder = Path(str(tmp_path))
+    source = InMemoryEventSource()
+    await append(source, "Member", "ann", 1, MemberJoined(organization_id="acme", name="Ann"))
+    await append(source, "Organization", "acme", 1, OrganizationRegistered(name="Acme"))
+    app = WorkerApp("organizations")
+
+    @app.read_model(interval=timedelta(milliseconds=20))
+    async def organizations(context: WorkerContext) -> object:
+        built = model(source, folder)
+        return LiveReadModel("organizations", built, SqliteIndexes(OrganizationEntry, folder)) if live else built
+
+    worker = Worker(app)
+    stop = asyncio.Event()
+    serving = asyncio.ensure_future(worker.serve(stop))
+    await eventually(lambda: worker.status()["services"][0].get("events") == 2, within=10)
+    await append(source, "Member", "bob", 1, MemberJoined(organization_id="acme", name="Bob"))
+    await eventually(lambda: worker.status()["services"][0].get("events") == 3, within=10)
+    assert worker.status()["services"][0]["streams"] == 3
+    if live:  # switched in once a catch-up finds nothing new
+        await eventually(lambda: worker.status()["services"][0].get("role") == "live", within=10)
+    stop.set()
+
+    assert await serving == EXIT_OK
+    reopened = model(source, folder)
+    if live:  # a live model's checkpoint is its version's own
+        reopened = LiveReadModel("organizations", reopened, SqliteIndexes(OrganizationEntry, folder)).model
+    assert (await reopened.open()).start is Start.CHECKPOINT
+    assert reopened.records["acme"] == OrganizationEntry(name="Acme", members=["Ann", "Bob"])
+    if live:
+        index = await live_index(FileCheckpointStore(folder), "organizations", SqliteIndexes(OrganizationEntry, folder))
+        assert index is not None
+        try:
+            assert [hit.record.members for hit in await index.search("acme")] == [["Ann", "Bob"]]
+        finally:
+            await index.close()
