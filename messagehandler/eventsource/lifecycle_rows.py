@@ -4,9 +4,10 @@ A lifecycle row has a `Kind` column (`Archived` or `Deleted`), which event rows 
 `SourceId`, `LastVersion`, `When`, `Who`, `Reason`. An archived stream of N events gets one at
 RowKey version N + 1, so an append expecting version N fails on that row like on a competing
 writer's, with no extra read on the append path, and `load` meets it in the range it reads anyway.
-A deleted stream keeps two: one at version 1 (the tombstone: an append to a new stream of that id
-collides with it) and one at version N + 1 (an append of a writer that loaded before the delete
-collides with it). Both rows are small and hold no payload.
+A deleted stream keeps one at every version from 1 (the tombstone: an append to a new stream of that
+id collides with it) to N + 1 (the end mark): each event row is replaced by a copy, so an append of
+any writer that loaded before the delete, at whatever version, collides with one. They are small
+and hold no payload.
 """
 
 from __future__ import annotations

@@ -115,6 +115,33 @@ class StreamLifecycleContract(SourceFactory):
         with pytest.raises(StreamDeletedError):
             await event_source.load(STREAM_TYPE, "gone", from_version=2)
 
+    @pytest.mark.parametrize("action", ["archive", "delete"])
+    async def test_a_writer_that_loaded_before_a_competing_append_collides_with_the_retired_stream(
+        self, outbox_source: EventSource, action: str
+    ) -> None:
+        assert isinstance(outbox_source, Outbox)
+        await outbox_source.append(STREAM_TYPE, "late", 0, history("late", 2))
+        competing = recorded(STREAM_TYPE, "late", [Renamed(name="competing")], start_version=3)
+        await outbox_source.append(STREAM_TYPE, "late", 2, competing, version_known=True)
+        async for entry in outbox_source.pending(STREAM_TYPE):
+            await outbox_source.clear(entry)
+        await getattr(lifecycle_of(outbox_source), action)(STREAM_TYPE, "late")
+        retired = StreamArchivedError if action == "archive" else StreamDeletedError
+
+        for loaded_at in (1, 2):
+            stale = recorded(STREAM_TYPE, "late", [Renamed(name="stale")], start_version=loaded_at + 1)
+            with pytest.raises(retired, match=f"{STREAM_TYPE}/late"):
+                await outbox_source.append(STREAM_TYPE, "late", loaded_at, stale, version_known=True)
+
+        assert [e async for e in outbox_source.pending(STREAM_TYPE)] == []
+        if action == "archive":
+            loaded = await outbox_source.load(STREAM_TYPE, "late")
+            assert [e.metadata.event_id for e in loaded[2:]] == [competing[0].metadata.event_id]
+        else:
+            for from_version in (1, 3):
+                with pytest.raises(StreamDeletedError):
+                    await outbox_source.load(STREAM_TYPE, "late", from_version=from_version)
+
     async def test_deleting_twice_or_after_archiving_works(self, event_source: EventSource) -> None:
         await event_source.append(STREAM_TYPE, "a", 0, history("a", 2))
         await lifecycle_of(event_source).archive(STREAM_TYPE, "a")

@@ -185,16 +185,6 @@ async def test_a_stream_archived_or_deleted_after_the_load_refuses_the_append(
             await source.load(ORG, "acme")
 
 
-async def test_a_stream_deleted_after_a_competing_append_is_detected_by_the_load(make_table_source: MakeSource) -> None:
-    """The narrow window the append alone cannot see is closed by the next unit of work's load."""
-    source = make_table_source()
-    await seeded(source, "acme")
-    await source.delete(ORG, "acme")
-
-    with pytest.raises(StreamDeletedError):
-        await AggregateRepository(source).get(Organization, "acme")
-
-
 async def counted(source: AzureTableStorageEventSource, events: int) -> None:
     """A `Counter` "c" of `events` events (adding 0, 1, 2, ...), stored in one flush."""
     writer = AggregateRepository(source)

@@ -3,8 +3,14 @@
 Archiving creates one row after the stream's last event, so it races an append like a second writer
 would and exactly one of them wins. Deleting first writes the tombstone and the end mark in one
 entity group transaction, from which moment the stream reads as deleted and no append can land;
-then it removes the event rows in transactions of up to 100. A delete interrupted half way leaves a
-deleted stream with some rows still to remove, and running it again finishes it.
+then it replaces each event row by a stub (a copy of the tombstone, without payload) in
+transactions of up to 100. Stubs rather than deletes: a writer that loaded the stream before a
+competing append and the delete expects a version below the end mark, and with `version_known` its
+append is one transaction creating that row; a removed row would let it be created inside the deleted
+stream, a stub makes it collide like any competing writer's row. A stub is a replace, as cheap as a
+delete in the same transaction, and keeps a few hundred bytes per removed event. A delete
+interrupted half way leaves a deleted stream with some rows still to replace, and running it again
+finishes it.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from messagehandler.eventsource.lifecycle_rows import (
     lifecycle_entity,
     record_from_row,
 )
-from messagehandler.eventsource.outbox_rows import FROM_VERSION, outbox_row_key
+from messagehandler.eventsource.outbox_rows import FROM_VERSION, KIND, outbox_row_key
 from messagehandler.eventsource.rows import SOURCE_ID, VERSION, row_key, stream_end, text_of, version_of
 from messagehandler.eventsource.snapshot_rows import snapshot_row_key
 
@@ -189,17 +195,20 @@ class TableStreamLifecycle:
         raise unpublished(stream_type, stream_id, action)
 
     async def _remove_events(self, stream_type: str, partition: str, stream_id: str, record: LifecycleRecord) -> None:
-        """Delete every row of the stream but the tombstone and the end mark, 100 per transaction; then its snapshot."""
+        """Replace every event row of the stream by a stub, 100 per transaction; then delete its snapshot."""
         params = {"pk": partition, "lo": row_key(stream_id, 1), "hi": stream_end(stream_id)}
-        keep = {row_key(stream_id, 1), row_key(stream_id, record.last_version + 1)}
         action = f"delete the events of {record.stream}"
         with self._errors(action):
-            query = self._client.query_entities(_RANGE, parameters=params, select=["RowKey", SOURCE_ID])
-            doomed = [str(row["RowKey"]) async for row in query if text_of(row.get(SOURCE_ID, "")) == stream_id]
-            doomed = [key for key in doomed if key not in keep]
+            query = self._client.query_entities(_RANGE, parameters=params, select=["RowKey", SOURCE_ID, VERSION, KIND])
+            doomed = [
+                version_of(row[VERSION])
+                async for row in query
+                if text_of(row.get(SOURCE_ID, "")) == stream_id and not is_lifecycle_row(row) and VERSION in row
+            ]
             for start in range(0, len(doomed), _BATCH):
                 batch = [
-                    ("delete", {"PartitionKey": partition, "RowKey": key}) for key in doomed[start : start + _BATCH]
+                    ("upsert", lifecycle_entity(partition, version, record), {"mode": UpdateMode.REPLACE})
+                    for version in doomed[start : start + _BATCH]
                 ]
                 await self._client.submit_transaction(batch)
             with contextlib.suppress(ResourceNotFoundError):

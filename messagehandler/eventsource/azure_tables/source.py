@@ -280,9 +280,10 @@ class AzureTableStorageEventSource:
         fail: that is the conflict check. With `version_known` (the repository read the event at
         `expected_version` in this unit of work) the append is that one request; without it, a point
         read first checks that the expected version exists, since creating version N + 1 of a
-        stream holding fewer events would succeed and leave a gap. An archived or deleted stream
-        holds a lifecycle row right after its last event, so a writer whose knowledge predates the
-        archive or delete collides with it like with a competing writer's row. `snapshot`, when given
+        stream holding fewer events would succeed and leave a gap. An archived stream holds a
+        lifecycle row right after its last event, a deleted one at every version up to that one, so a
+        writer whose knowledge predates the archive or delete collides with one like with a competing
+        writer's row, and reading back names the archive or delete. `snapshot`, when given
         and within the limits, is upserted as the stream's `$snapshot_` row in the same transaction.
 
         Raises:
@@ -524,17 +525,15 @@ class AzureTableStorageEventSource:
         return row is not None
 
     async def _last_version(self, partition: str, stream_id: str, from_version: int, stream_type: str) -> int:
-        """The last event version at or after `from_version`; a tombstone raises `StreamDeletedError`."""
+        """The last event version at or after `from_version`; an archive mark or tombstone raises its error."""
         params = {"pk": partition, "lo": row_key(stream_id, from_version), "hi": stream_end(stream_id)}
         last = 0
         async for row in self._query(_RANGE, params, select=_CHECK_COLUMNS, action="read the last version"):
             if stream_of(row) != stream_id:
                 continue
             if is_lifecycle_row(row):
-                if text_of(row[KIND]) == StreamState.DELETED.value:
-                    raise archived_error(record_from_row(stream_type, row))
-            else:
-                last = max(last, version_in(row) or 0)
+                raise archived_error(record_from_row(stream_type, row))
+            last = max(last, version_in(row) or 0)
         return last
 
     @traced_load
