@@ -7,6 +7,7 @@ from datetime import datetime
 
 from messagehandler.events.event import Event
 from messagehandler.events.registry import EventTypeRegistry
+from messagehandler.eventsource.append_options import append
 from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.protocol import EventSource, EventStream
@@ -45,8 +46,8 @@ class ObservedSource:
         version_known: bool = False,
         snapshot: Snapshot | None = None,
     ) -> OutboxEntry | None:
-        return await self.inner.append(
-            stream_type, stream_id, expected_version, events, version_known=version_known, snapshot=snapshot
+        return await append(
+            self.inner, stream_type, stream_id, expected_version, events, version_known=version_known, snapshot=snapshot
         )
 
     async def read_snapshot(self, stream_type: str, stream_id: str) -> Snapshot | None:

@@ -25,6 +25,7 @@ from messagehandler.eventsource.outbox import OutboxEntry
 
 if TYPE_CHECKING:
     from messagehandler.channels.dispatcher import Dispatcher
+from messagehandler.eventsource.append_options import append
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.memory import InMemoryEventSource
 from messagehandler.eventsource.protocol import EventSource
@@ -79,6 +80,8 @@ class AggregateRepository:
 
     def _register(self, aggregate_type: type[EventSourced]) -> None:
         if aggregate_type not in self._registered:
+            if aggregate_type.__snapshots__ is not None:
+                aggregate_type.check_snapshot_definition()
             self.source.registry.register(*aggregate_type.handled_event_types())
             self._registered.add(aggregate_type)
 
@@ -165,7 +168,8 @@ class AggregateRepository:
         key = (aggregate.__stream_type__, aggregate.id)
         access = self._access(type(aggregate))
         snapshot = access.snapshot(aggregate)
-        entry: OutboxEntry | None = await self.source.append(
+        entry: OutboxEntry | None = await append(
+            self.source,
             key[0],
             aggregate.id,
             aggregate.committed_version,
