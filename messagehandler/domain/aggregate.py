@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+import weakref
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self, TypeVar
@@ -22,7 +23,12 @@ from messagehandler.domain.handlers import (
     defining_locals,
     table_at_definition,
 )
-from messagehandler.domain.snapshots import SnapshotDefinitionError, SnapshotPolicy
+from messagehandler.domain.snapshots import (
+    SnapshotDefinitionError,
+    SnapshotPolicy,
+    instance_attributes,
+    snapshot_schema,
+)
 from messagehandler.errors import (
     EventAlreadyEmittedError,
     MissingHandlerError,
@@ -35,6 +41,7 @@ from messagehandler.events.metadata import EventMetadata
 E = TypeVar("E", bound=Event)
 
 _UNCOPIED = frozenset({"_pending", "_history"})
+_DEFINITIONS_CHECKED: weakref.WeakSet[type] = weakref.WeakSet()
 
 
 class EventSourced:
@@ -221,6 +228,29 @@ class EventSourced:
             )
         return policy
 
+    @classmethod
+    def check_snapshot_definition(cls) -> None:
+        """Refuse, when the type is first used, a snapshot policy that could never capture a state.
+
+        What can be seen without a state: personal data, and attributes a new aggregate already holds
+        that the state model does not name. A type overriding `snapshot_state` decides its own shape.
+
+        Raises:
+            SnapshotDefinitionError: the policy cannot work for this type.
+        """
+        if cls in _DEFINITIONS_CHECKED:
+            return
+        policy = cls.snapshot_policy()
+        snapshot_schema(cls, policy)
+        if cls.snapshot_state is EventSourced.snapshot_state:
+            try:
+                new = cls("snapshot-definition-check")
+            except Exception:
+                new = None
+            if new is not None:
+                policy.check_names(cls, instance_attributes(new), missing_too=False)
+        _DEFINITIONS_CHECKED.add(cls)
+
     def detached(self) -> Self:
         """An independent copy of the committed state, without history: what a state cache keeps and hands out.
 
@@ -235,9 +265,10 @@ class EventSourced:
                 f"{self.__stream_type__}/{self._id} holds {len(self._pending)} pending events: flush before copying",
                 stream=f"{self.__stream_type__}/{self._id}",
             )
-        state = {name: value for name, value in vars(self).items() if name not in _UNCOPIED}
+        state = {name: value for name, value in instance_attributes(self).items() if name not in _UNCOPIED}
         clone = object.__new__(type(self))
-        clone.__dict__.update(copy.deepcopy(state))
+        for name, value in copy.deepcopy(state).items():
+            object.__setattr__(clone, name, value)
         clone._pending = []
         clone._history = []
         return clone

@@ -30,15 +30,17 @@ would hold that data in plaintext, outside the events' encryption and beyond the
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from pydantic import BaseModel
 
+from messagehandler.domain.handlers import HandlerTable
 from messagehandler.errors import MessageHandlerError, Remedy
 from messagehandler.events.event import Event
 from messagehandler.events.personal import personal_fields
@@ -58,6 +60,9 @@ class Snapshotted(Protocol):
 
     @classmethod
     def handled_event_types(cls) -> tuple[type[Event], ...]: ...
+
+    @classmethod
+    def _handler_table(cls) -> HandlerTable: ...
 
 
 BASE_ATTRIBUTES = frozenset({"_id", "_version", "_pending", "_history"})
@@ -104,9 +109,22 @@ class SnapshotPolicy:
 
     def capture(self, aggregate: Snapshotted) -> BaseModel:
         """The state model built from the attributes it names; every other attribute is refused."""
-        attributes = {name: value for name, value in vars(aggregate).items() if name not in BASE_ATTRIBUTES}
+        attributes = {
+            name: value for name, value in instance_attributes(aggregate).items() if name not in BASE_ATTRIBUTES
+        }
+        self.check_names(type(aggregate), attributes.keys(), missing_too=True)
+        return self.state.model_validate(attributes)
+
+    def check_names(self, aggregate_type: type, attributes: Iterable[str], *, missing_too: bool) -> None:
+        """Refuse attributes the state model does not name (and, with `missing_too`, fields no attribute fills).
+
+        Raises:
+            SnapshotDefinitionError: naming both lists.
+        """
+        names = set(attributes) - BASE_ATTRIBUTES
         fields = set(self.state.model_fields)
-        missing, unnamed = sorted(fields - attributes.keys()), sorted(attributes.keys() - fields)
+        missing = sorted(fields - names) if missing_too else []
+        unnamed = sorted(names - fields)
         if missing or unnamed:
             problems = []
             if unnamed:
@@ -114,15 +132,28 @@ class SnapshotPolicy:
             if missing:
                 problems.append(f"has no attribute {', '.join(missing)} that {self.state.__qualname__} names")
             raise SnapshotDefinitionError(
-                f"cannot snapshot {type(aggregate).__qualname__}: it {' and '.join(problems)}; make the state "
+                f"cannot snapshot {aggregate_type.__qualname__}: it {' and '.join(problems)}; make the state "
                 "model name exactly the aggregate's attributes, or override snapshot_state and restore_snapshot_state"
             )
-        return self.state.model_validate(attributes)
 
     def restore(self, aggregate: Snapshotted, state: BaseModel) -> None:
         """Set the aggregate's attributes from the fields of a restored state."""
         for name in type(state).model_fields:
             setattr(aggregate, name, getattr(state, name))
+
+
+def instance_attributes(instance: object) -> dict[str, Any]:
+    """An object's attributes, the ones in `__slots__` of its classes as well as its `__dict__`."""
+    found: dict[str, Any] = {}
+    for cls in reversed(type(instance).__mro__):
+        slots = vars(cls).get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name.startswith("__") and not name.endswith("__"):
+                name = f"_{cls.__name__.lstrip('_')}{name}"
+            if name not in ("__dict__", "__weakref__") and hasattr(instance, name):
+                found[name] = getattr(instance, name)
+    found.update(getattr(instance, "__dict__", {}))
+    return found
 
 
 _schemas: dict[tuple[type, SnapshotPolicy], str] = {}
@@ -165,12 +196,19 @@ def _schema_parts(aggregate_type: type[Snapshotted], policy: SnapshotPolicy) -> 
             continue
         yield cls.__qualname__.encode()
         for name, value in sorted(vars(cls).items()):
-            for function in _functions(value):
+            functions = list(_functions(value))
+            for function in functions:
                 yield name.encode()
                 yield from _code(function.__code__)
                 yield _stable(function.__defaults__).encode()
+            if not functions and not (name.startswith("__") and name.endswith("__")):
+                yield f"{name}={_stable(value)}".encode()  # a class constant the handlers may read
     yield json.dumps(policy.state.model_json_schema(), sort_keys=True).encode()
-    events = sorted((t.__event_type__, t.__schema_version__) for t in aggregate_type.handled_event_types())
+    table = aggregate_type._handler_table()
+    events = sorted(
+        (t.__event_type__, t.__schema_version__, getattr(table.find(t), "__name__", ""))
+        for t in aggregate_type.handled_event_types()
+    )
     yield repr(events).encode()
     yield policy.version.encode()
 
@@ -203,6 +241,13 @@ def _stable(value: object) -> str:
         return "(" + ", ".join(_stable(item) for item in value) + ")"
     if isinstance(value, types.CodeType):
         return hashlib.sha256(b"".join(_code(value))).hexdigest()
-    if value is None or value is Ellipsis or isinstance(value, str | bytes | int | float | complex):
+    if isinstance(value, list):
+        return "[" + ", ".join(_stable(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(sorted(f"{_stable(k)}: {_stable(v)}" for k, v in value.items())) + "}"
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    if value is None or value is Ellipsis or isinstance(value, str | bytes | int | float | complex | enum.Enum):
         return repr(value)
-    return type(value).__qualname__  # an object's repr may hold its address
+    text = repr(value)
+    return type(value).__qualname__ if " at 0x" in text else text  # an object's repr may hold its address

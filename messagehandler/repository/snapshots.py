@@ -8,19 +8,29 @@ or one whose state no longer validates, is ignored: the aggregate is replayed fr
 its next snapshot replaces the old one.
 
 Taking a snapshot happens before the append, from the aggregate as its pending events leave it, so
-the snapshot travels in the same transaction as the events that reach it.
+the snapshot travels in the same transaction as the events that reach it. Writing one is best-effort:
+a state that cannot be captured or written (a value the state model does not validate, an attribute
+it does not name) leaves the snapshot out, logged once per aggregate type with the reason, and the
+events are stored as usual; a snapshot that could fail the flush would block the aggregate for good,
+since its committed version would stay below the point where one is due. What can be found without a
+state, the state model naming other attributes than a new aggregate has, is refused when the type is
+first used (`check_definition`), before anything is written. An aggregate loaded past a snapshot it
+could not use takes a new one with its next append, instead of replaying until the policy's next one.
+
+A source that keeps no snapshots (a custom one, a `CacheEventSource`) is read by full replay, said
+once per source class.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import TypeVar
 
 from pydantic import ValidationError
 
 from messagehandler.domain.aggregate import EventSourced
 from messagehandler.domain.snapshots import snapshot_schema
-from messagehandler.errors import ConfigurationError
 from messagehandler.eventsource.protocol import EventSource
 from messagehandler.eventsource.snapshots import Snapshot, SnapshotSource
 from messagehandler.repository.access import FULL_REPLAY
@@ -33,20 +43,29 @@ logger = logging.getLogger("messagehandler.repository")
 class Snapshots:
     """The snapshot strategy, following the `SnapshotPolicy` each aggregate type declares."""
 
+    def __init__(self) -> None:
+        self._overdue: weakref.WeakSet[EventSourced] = weakref.WeakSet()
+        self._told: set[tuple[type, str]] = set()
+
     async def load(self, source: EventSource, aggregate_type: type[A], id: str) -> A:
         """The aggregate from its snapshot and the events after it; a full replay when no valid snapshot exists.
 
         Raises:
-            ConfigurationError: the source keeps no snapshots.
-            SnapshotDefinitionError: the aggregate type declares no policy, or holds personal data.
+            SnapshotDefinitionError: the aggregate type declares no policy, holds personal data, or its
+                state model names other attributes than a new aggregate has.
         """
         policy = aggregate_type.snapshot_policy()
         schema = snapshot_schema(aggregate_type, policy)
-        if not isinstance(source, SnapshotSource):
-            raise ConfigurationError(
-                f"{source!r} keeps no snapshots: load {aggregate_type.__qualname__} with FullReplay"
-            )
+        aggregate_type.check_snapshot_definition()
         stream_type = aggregate_type.stream_type()
+        if not isinstance(source, SnapshotSource):
+            self._tell_once(
+                type(source),
+                "no snapshots",
+                "%s keeps no snapshots: aggregates with a snapshot policy are loaded from it by replaying their events",
+                type(source).__qualname__,
+            )
+            return await FULL_REPLAY.load(source, aggregate_type, id)
         stored = await source.read_snapshot(stream_type, id)
         if stored is not None and stored.schema == schema:
             aggregate = aggregate_type(id)
@@ -69,21 +88,41 @@ class Snapshots:
             logger.debug(
                 "snapshot of %s/%s was written by other code (schema %s), replaying", stream_type, id, stored.schema
             )
-        return await FULL_REPLAY.load(source, aggregate_type, id)
+        replayed = await FULL_REPLAY.load(source, aggregate_type, id)
+        if stored is not None:
+            self._overdue.add(replayed)
+        return replayed
 
     def snapshot(self, aggregate: EventSourced) -> Snapshot | None:
-        """A snapshot of the aggregate as its pending events leave it, when its policy says one is due.
+        """A snapshot of the aggregate as its pending events leave it, when its policy says one is due; best-effort.
 
-        Raises:
-            SnapshotDefinitionError: the state model does not name exactly the aggregate's attributes,
-                or the aggregate holds personal data; nothing is appended.
+        Due by the policy, or at once when the load found the stored snapshot unusable. None, logged
+        once per aggregate type, when the state cannot be captured or written.
         """
         pending = aggregate.pending_events
         policy = type(aggregate).snapshot_policy()
-        if not pending or not policy.due(aggregate, pending):
+        if not pending or not (policy.due(aggregate, pending) or aggregate in self._overdue):
             return None
-        schema = snapshot_schema(type(aggregate), policy)
-        return Snapshot(aggregate.version, schema, aggregate.snapshot_state().model_dump_json())
+        try:
+            schema = snapshot_schema(type(aggregate), policy)
+            state = aggregate.snapshot_state().model_dump_json()
+        except Exception as error:
+            self._tell_once(
+                type(aggregate),
+                "capture",
+                "no snapshot of %s is stored (the events are, as usual; loads replay them): %s",
+                type(aggregate).__qualname__,
+                f"{type(error).__name__}: {' '.join(str(error).split())}",
+            )
+            return None
+        self._overdue.discard(aggregate)
+        return Snapshot(aggregate.version, schema, state)
+
+    def _tell_once(self, kind: type, what: str, message: str, *args: object) -> None:
+        """Warn the first time for a class, then at debug level: the reason stays the same, only the ids vary."""
+        first = (kind, what) not in self._told
+        self._told.add((kind, what))
+        logger.log(logging.WARNING if first else logging.DEBUG, message, *args)
 
     async def stored(self, source: EventSource, aggregate: EventSourced) -> None:
         return None

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 
 from messagehandler import (
     AggregateRepository,
+    Event,
     EventSource,
     EventSourced,
     FullReplay,
@@ -162,15 +164,107 @@ async def test_a_state_model_missing_an_attribute_is_refused_before_anything_is_
             self.count += 1
             self.last_amount = event.amount
 
-    repository = AggregateRepository(event_source)
     leaky = Leaky("l")
     leaky.emit(Added(amount=1))
-    repository.add(leaky)
 
     with pytest.raises(SnapshotDefinitionError, match="last_amount, which CounterState does not name"):
-        await repository.flush()
+        AggregateRepository(event_source).add(leaky)
+    with pytest.raises(SnapshotDefinitionError, match="last_amount"):
+        await AggregateRepository(event_source).get(Leaky, "l")
 
     assert await event_source.load("Leaky", "l") == []
+
+
+class Measured(BaseModel):
+    total: int = 0
+
+
+def meter() -> type[EventSourced]:
+    class Meter(EventSourced, stream_type="Meter", snapshots=SnapshotPolicy(Measured, every=3)):
+        """Its state model takes whole numbers only: a fraction makes the state impossible to capture."""
+
+        def __init__(self, id: str) -> None:
+            super().__init__(id)
+            self.total: float = 0
+
+        def apply_added(self, event: Added) -> None:
+            self.total += event.amount + 0.25
+
+    return Meter
+
+
+def lazy() -> type[EventSourced]:
+    class Lazy(EventSourced, stream_type="Lazy", snapshots=SnapshotPolicy(CounterState, every=2)):
+        """Sets `count` only when its first event arrives: a new aggregate cannot tell the definition is wrong."""
+
+        def __init__(self, id: str) -> None:
+            super().__init__(id)
+            self.total = 0
+
+        def apply_added(self, event: Added) -> None:
+            self.total += event.amount
+            self.count = 1
+            self.extra = 1  # not in CounterState: found only when a snapshot is taken
+
+    return Lazy
+
+
+@pytest.mark.parametrize(("make", "reason"), [(meter, "valid integer"), (lazy, "extra, which CounterState does not")])
+async def test_a_state_that_cannot_be_captured_stores_the_events_without_a_snapshot_and_says_so_once(
+    event_source: EventSource,
+    caplog: pytest.LogCaptureFixture,
+    make: Callable[[], type[EventSourced]],
+    reason: str,
+) -> None:
+    kind = make()
+    caplog.set_level(logging.WARNING, "messagehandler.repository")
+    for n in range(1, 8):
+        repository = AggregateRepository(event_source)
+        aggregate = await repository.get(kind, "m")
+        aggregate.emit(Added(amount=n))
+        await repository.flush()
+
+    assert len(await event_source.load(kind.stream_type(), "m")) == 7
+    assert await snapshots(event_source).read_snapshot(kind.stream_type(), "m") is None
+    told = [r.getMessage() for r in caplog.records if "no snapshot of" in r.getMessage()]
+    assert len(told) == 1
+    assert f"no snapshot of {kind.__qualname__} is stored" in told[0]
+    assert reason in told[0]
+
+
+async def test_a_load_that_found_a_stale_snapshot_takes_a_new_one_with_the_next_append(
+    event_source: EventSource,
+) -> None:
+    class Older(EventSourced, stream_type=COUNTER, snapshots=SnapshotPolicy(CounterState, every=5)):
+        """Counter as an older release wrote it: other code, so its snapshots have another schema."""
+
+        def __init__(self, id: str) -> None:
+            super().__init__(id)
+            self.total = 0
+            self.count = 0
+
+        def apply_added(self, event: Added) -> None:
+            self.count += 1
+            self.total += event.amount
+
+    older = AggregateRepository(event_source)
+    old = Older("c")
+    for n in range(1, 7):
+        old.emit(Added(amount=n))
+    older.add(old)
+    await older.flush()
+    stale = await snapshots(event_source).read_snapshot(COUNTER, "c")
+    assert stale is not None
+    assert stale.schema != snapshot_schema(Counter, Counter.snapshot_policy())
+
+    repository = AggregateRepository(event_source)
+    (await repository.get(Counter, "c")).add(7)
+    await repository.flush()
+
+    fresh = await snapshots(event_source).read_snapshot(COUNTER, "c")
+    assert fresh is not None
+    assert (fresh.version, fresh.schema) == (7, snapshot_schema(Counter, Counter.snapshot_policy()))
+    assert (await AggregateRepository(event_source).get(Counter, "c")).total == 28
 
 
 async def test_an_aggregate_holding_personal_data_cannot_be_snapshotted(event_source: EventSource) -> None:
@@ -251,16 +345,74 @@ def test_the_schema_changes_with_the_state_model_and_the_policy_version() -> Non
     assert snapshot_schema(Counter, SnapshotPolicy(CounterState, every=7)) == base
 
 
-async def test_a_source_without_snapshots_is_a_configuration_error() -> None:
-    from messagehandler import ConfigurationError, EventTypeRegistry
+class Removed(Event, type_name="tests.Removed"):
+    amount: int
+
+
+def stepping(step: object, *, swapped: bool = False) -> type[EventSourced]:
+    """The same code each time; only a class constant or which handler takes which event differs."""
+
+    class Stepper(EventSourced, stream_type="Stepper", snapshots=SnapshotPolicy(CounterState, every=5)):
+        STEP = step
+
+        def __init__(self, id: str) -> None:
+            super().__init__(id)
+            self.total = 0
+            self.count = 0
+
+        def apply_up(self, event: Removed if swapped else Added) -> None:  # type: ignore[valid-type]
+            self.total += event.amount * self.STEP
+
+        def apply_down(self, event: Added if swapped else Removed) -> None:  # type: ignore[valid-type]
+            self.total -= event.amount
+
+    return Stepper
+
+
+@pytest.mark.parametrize(
+    ("changed", "kept"),
+    [
+        (stepping(2), stepping(1)),
+        (stepping([1, 2]), stepping([1])),
+        (stepping({"a": 1}), stepping({"a": 2})),
+        (stepping(1, swapped=True), stepping(1)),
+    ],
+    ids=["constant", "list", "dict", "handler-table"],
+)
+def test_the_schema_changes_with_class_constants_and_the_handler_table(
+    changed: type[EventSourced], kept: type[EventSourced]
+) -> None:
+    policy = kept.snapshot_policy()
+
+    assert snapshot_schema(changed, policy) != snapshot_schema(kept, policy)
+    assert snapshot_schema(stepping(1), policy) == snapshot_schema(stepping(1), policy)
+    assert snapshot_schema(stepping({"a": 1, "b": 2}), policy) == snapshot_schema(stepping({"b": 2, "a": 1}), policy)
+
+
+async def test_a_source_without_snapshots_is_read_by_full_replay_and_says_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from messagehandler import InMemoryEventSource
 
     class NoSnapshots:
-        """Only what a load asks before it would read a snapshot."""
+        """A custom source that predates snapshots: it delegates everything but `read_snapshot`."""
 
-        registry = EventTypeRegistry()
+        def __init__(self) -> None:
+            self.inner = InMemoryEventSource()
+            self.registry = self.inner.registry
+            self.append = self.inner.append
+            self.load = self.inner.load
 
-    with pytest.raises(ConfigurationError, match="keeps no snapshots"):
-        await AggregateRepository(NoSnapshots()).get(Counter, "c")  # type: ignore[arg-type]
+    caplog.set_level(logging.WARNING, "messagehandler.repository")
+    source = NoSnapshots()
+    await counted(source, list(range(1, 8)))  # type: ignore[arg-type]
+
+    counter = await AggregateRepository(source).get(Counter, "c")  # type: ignore[arg-type]
+
+    assert (counter.version, counter.total) == (7, 28)
+    told = [r for r in caplog.records if "keeps no snapshots" in r.getMessage()]
+    assert len(told) == 1
+    assert "NoSnapshots keeps no snapshots" in told[0].getMessage()
 
 
 def test_restoring_a_snapshot_needs_a_new_aggregate() -> None:
