@@ -79,12 +79,16 @@ class Cached:
             self._states.move_to_end(key)
             tail = await source.load(aggregate_type.stream_type(), id, from_version=hit.version)
             if tail and tail[0].metadata.version == hit.version:
-                aggregate = hit.detached()
-                if len(tail) > 1:
-                    aggregate.restore_from(tail[1:])
-                    self._put(key, aggregate)
-                return aggregate
-            del self._states[key]
+                try:
+                    aggregate = hit.detached()
+                except Exception:
+                    logger.warning("cached state of %s/%s could not be copied, loading it", key[1], id, exc_info=True)
+                else:
+                    if len(tail) > 1:
+                        aggregate.restore_from(tail[1:])
+                        self._put(key, aggregate)
+                    return aggregate
+            self._states.pop(key, None)  # a concurrent load may have evicted it already
         aggregate = await inner.load(source, aggregate_type, id)
         if aggregate.version:
             self._put(key, aggregate)
@@ -99,7 +103,12 @@ class Cached:
         await self._inner_for(type(aggregate)).stored(source, aggregate)
 
     def _put(self, key: tuple[object, str, str], aggregate: EventSourced) -> None:
-        self._states[key] = aggregate.detached()
+        try:
+            self._states[key] = aggregate.detached()
+        except Exception:
+            logger.warning("state of %s/%s could not be copied, not cached", key[1], key[2], exc_info=True)
+            self._states.pop(key, None)
+            return
         self._states.move_to_end(key)
         while len(self._states) > self._maxsize:
             self._states.popitem(last=False)

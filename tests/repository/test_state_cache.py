@@ -14,6 +14,7 @@ from messagehandler import (
     EventTypeRegistry,
     FullReplay,
     InMemoryEventSource,
+    SnapshotDefinitionError,
     message_context,
     retry_on_conflict,
 )
@@ -24,7 +25,7 @@ from messagehandler.eventsource.tenants import TenantScopedEventSource
 from messagehandler.personal import Keyring, LocalKeyEncryptionKey, PersonalDataSerializer
 from messagehandler.personal.memory_store import InMemoryKeyStore
 from samples.organization import Organization
-from tests.repository.counter import Counter, Person, Plain
+from tests.repository.counter import Added, Counter, Person, Plain
 
 
 async def registered(source: EventSource, id: str, renames: int = 3, cache: Cached | None = None) -> None:
@@ -215,3 +216,57 @@ async def test_aggregates_holding_personal_data_are_not_cached(caplog: pytest.Lo
 def test_the_size_bound_must_be_positive() -> None:
     with pytest.raises(ValueError, match="maxsize"):
         Cached(maxsize=0)
+
+
+class Slotted(Counter):
+    """Keeps part of its state in `__slots__`, which `vars()` does not see."""
+
+    __slots__ = ("__hidden", "label")
+
+    def __init__(self, id: str) -> None:
+        super().__init__(id)
+        self.label = "fresh"
+        self.__hidden = [0]
+
+    def apply_added(self, event: Added) -> None:
+        super().apply_added(event)
+        self.label = f"after {event.amount}"
+        self.__hidden.append(event.amount)
+
+    @property
+    def hidden(self) -> list[int]:
+        return self.__hidden
+
+
+def test_a_detached_copy_keeps_attributes_held_in_slots() -> None:
+    original = Slotted("s")
+    original.add(4)
+    original.commit()
+
+    copy = original.detached()
+    copy.hidden.append(99)
+
+    assert (copy.label, copy.hidden) == ("after 4", [0, 4, 99])
+    assert original.hidden == [0, 4]
+    with pytest.raises(SnapshotDefinitionError, match=r"_Slotted__hidden, label, which CounterState does not name"):
+        Slotted.check_snapshot_definition()
+
+
+class Uncopyable:
+    def __deepcopy__(self, memo: object) -> Uncopyable:
+        raise TypeError("holds a lock")
+
+
+async def test_a_state_that_will_not_copy_is_loaded_instead_of_failing_the_get(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source, cache = InMemoryEventSource(), Cached(FullReplay())
+    await registered(source, "acme", cache=cache)
+    for key, state in list(cache._states.items()):
+        state.lock = Uncopyable()  # type: ignore[attr-defined]
+        cache._states[key] = state
+
+    org = await AggregateRepository(source, access={Organization: cache}).get(Organization, "acme")
+
+    assert (org.version, org.name) == (4, "Acme 2")
+    assert "could not be copied" in caplog.text
