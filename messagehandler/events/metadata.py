@@ -109,7 +109,10 @@ class EventMetadata(_Slots):
         meta.schema_version = schema_version
         meta.encryption_key_id = encryption_key_id
         meta.stored_at = stored_at
-        meta.__class__ = cls
+        try:
+            meta.__class__ = cls
+        except TypeError:  # a subclass without __slots__ = (): another layout, filled slot by slot
+            return _filled(cls, _values(meta))
         return meta  # type: ignore[no-any-return]  # sealed above; cast() would cost a call per event
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -135,6 +138,15 @@ class EventMetadata(_Slots):
 
 
 _values: attrgetter[tuple[Any, ...]] = attrgetter(*_FIELDS)
+
+
+def _filled(cls: type[EventMetadata], values: tuple[Any, ...]) -> EventMetadata:
+    """A new `cls` with its fields set through their slots: the way for subclasses that add a `__dict__`."""
+    meta = _new(cls)
+    for name, value in zip(_FIELDS, values, strict=True):
+        object.__setattr__(meta, name, value)
+    return meta
+
 
 stored_metadata: Callable[..., EventMetadata] = partial(EventMetadata.__new__, EventMetadata)
 """`EventMetadata(...)` with all thirteen values in field order: the readers' once-per-event call.

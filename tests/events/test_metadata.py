@@ -105,10 +105,21 @@ class TracedMetadata(EventMetadata):
     __slots__ = ()
 
 
-def test_a_subclass_stays_itself_through_copies() -> None:
-    meta = TracedMetadata(**VALUES)  # type: ignore[arg-type]
+class UnslottedMetadata(EventMetadata):
+    """Written as subclasses were before metadata kept its fields in slots: it gets a `__dict__`."""
 
-    for twin in (meta.with_stored_at(WHEN), meta.with_schema_version(1), copy.deepcopy(meta)):
-        assert type(twin) is TracedMetadata
-    assert fields_of(meta) == VALUES
+
+@pytest.mark.parametrize("kind", [TracedMetadata, UnslottedMetadata])
+def test_a_subclass_stays_itself_through_copies(kind: type[EventMetadata]) -> None:
+    meta = kind(**VALUES)  # type: ignore[arg-type]
+
+    pickled = pickle.loads(pickle.dumps(meta))  # noqa: S301 - our own bytes
+    for twin in (meta.with_stored_at(WHEN), meta.with_schema_version(1)):
+        assert type(twin) is kind
+    for twin in (copy.deepcopy(meta), pickled, dataclasses.replace(meta), kind.__new__(kind, *VALUES.values())):
+        assert type(twin) is kind
+        assert fields_of(twin) == VALUES
     assert meta != EventMetadata(**VALUES)  # type: ignore[arg-type]
+    assert meta == kind(**VALUES)  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        meta.version = 2  # type: ignore[misc]
