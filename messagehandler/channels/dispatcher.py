@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from messagehandler.azure_errors import RedactedCauseError
 from messagehandler.channels.envelope import CloudEvent
@@ -145,31 +146,30 @@ class Dispatcher:
         command again. What was not published stays in the outbox for the relay. The clear does not
         hold up the flush when the outbox can clear later (`DeferredClearing`): the entry is handed
         over once published and deleted in a batch afterwards, or folded into the stream's next append.
+        A clear that fails is logged and the result stays True: the events were published, and the
+        entry left behind is the relay's to publish again.
 
         When the entry starts before these events (older ones were never published), those are
         loaded and published first, so each stream's events go out in version order.
         """
         stream = entry.stream if entry is not None else (events[0].metadata.stream if events else "?")
+        fields = log_fields(event=events[0]) if events else log_fields(stream=stream)
         try:
             to_publish = list(events)
             if entry is not None and events and entry.from_version < events[0].metadata.version:
                 older = await source.load(entry.stream_type, entry.stream_id, from_version=entry.from_version)
                 to_publish = [e for e in older if e.metadata.version < events[0].metadata.version] + to_publish
             await self.publish(to_publish)
-            if entry is not None and isinstance(source, DeferredClearing):
-                source.clear_later(entry)
-            elif entry is not None and isinstance(source, Outbox):
-                await source.clear(entry)
         except ChannelError as error:
-            fields = log_fields(event=events[0]) if events else log_fields(stream=stream)
             logger.warning("publishing %s failed; left in the outbox for the relay: %s", stream, error, extra=fields)
             return False
         except Exception:
-            fields = log_fields(event=events[0]) if events else log_fields(stream=stream)
             logger.exception(
                 "publishing %s failed after its commit; left in the outbox for the relay", stream, extra=fields
             )
             return False
+        if entry is not None:
+            await _clear(source, entry, fields)
         return True
 
     async def close(self) -> None:
@@ -184,6 +184,23 @@ class Dispatcher:
         failures = [(name, r) for name, r in zip(self.channels, results, strict=True) if isinstance(r, BaseException)]
         if failures:
             raise _first_failure("closing", failures)
+
+
+async def _clear(source: EventSource, entry: OutboxEntry, fields: dict[str, Any]) -> None:
+    """Clear a published entry, later when the source can; a failure leaves it for the relay and is logged."""
+    try:
+        if isinstance(source, DeferredClearing):
+            source.clear_later(entry)
+        elif isinstance(source, Outbox):
+            await source.clear(entry)
+    except Exception as error:
+        logger.warning(
+            "published %s, but its outbox entry could not be cleared; the relay will publish it again: %s",
+            entry.stream,
+            describe_error(error),
+            extra=fields,
+            exc_info=not isinstance(error, MessageHandlerError),
+        )
 
 
 def _first_failure(doing: str, failures: list[tuple[str, BaseException]]) -> BaseException:

@@ -9,9 +9,11 @@ It leaves alone entries written less than `min_age` ago: they may belong to a fl
 publishing them, and relaying them too would deliver every event twice (in a 12-minute soak, 264 of
 281 duplicate deliveries came from a relay re-publishing in-flight flushes). An entry stranded by a
 crash or a failed channel is relayed by the first pass after it is `min_age` old. The age is the
-store's write time of the entry (Table Storage's `Timestamp`) against this machine's clock, so
-`min_age` must also cover the clock skew between them; an entry whose write time the outbox does not
-report is relayed at once.
+store's write time of the entry (Table Storage's `Timestamp`) against the store's time of the answer
+that listed it (the response's `Date`, whole seconds, so an age reads up to a second short): one
+clock, no skew. Where the outbox reports no answer time (the in-memory source) the relay's own clock
+stands in, and `min_age` must then also cover the skew between the two clocks. An entry whose write
+time the outbox does not report is relayed at once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 from messagehandler.channels.dispatcher import Dispatcher
 from messagehandler.errors import ConfigurationError
-from messagehandler.eventsource.outbox import Outbox
+from messagehandler.eventsource.outbox import Outbox, OutboxEntry
 from messagehandler.eventsource.protocol import EventSource
 from messagehandler.telemetry.logs import log_fields
 from messagehandler.telemetry.outbox import Backlog, relaying
@@ -35,7 +37,15 @@ logger = logging.getLogger("messagehandler.relay")
 
 
 DEFAULT_MIN_AGE = timedelta(seconds=10)
-"""How old an outbox entry must be before the relay takes it for stranded: far longer than a flush publishes."""
+"""How old an outbox entry must be before the relay takes it for stranded.
+
+It must cover the longest a flush takes from its commit until its entry is cleared: publishing to
+every channel, including the channel SDKs' own retries and timeouts (a send that an SDK retries with
+backoff can run longer than ten seconds), loading older unpublished versions first, and the deferred
+clear's `CLEAR_DELAY`. A flush slower than `min_age` is not lost: a relay pass publishes its events a
+second time (at least once). Raise it to the channels' retry budget where duplicates cost more than
+the delay of relaying what a crash left.
+"""
 
 
 @dataclass
@@ -55,7 +65,8 @@ class OutboxRelay:
     """Publishes outbox entries left behind, for the given stream types (default: the routed ones).
 
     `min_age` is how old an entry must be to be relayed (see the module; `DEFAULT_MIN_AGE` when not
-    given); `clock` tells the time, for tests.
+    given); `clock` tells the time where the outbox does not report the store's (and stands in for
+    this machine's clock in tests).
     """
 
     def __init__(
@@ -89,12 +100,12 @@ class OutboxRelay:
         Sets the backlog gauges per stream type to the entries it left pending, young ones included.
         """
         report = RelayReport()
-        written_before = self._clock() - self.min_age
+        now = self._clock()
         for stream_type in self.stream_types:
             backlog = Backlog(stream_type)
             async for entry in self._outbox.pending(stream_type):
                 report.entries += 1
-                if entry.written_at is not None and entry.written_at > written_before:
+                if self._young(entry, now):
                     report.young += 1
                     backlog.add(entry)
                     continue
@@ -123,6 +134,14 @@ class OutboxRelay:
                     backlog.add(entry)
             backlog.record()
         return report
+
+    def _young(self, entry: OutboxEntry, now: datetime) -> bool:
+        """Whether a flush may still be publishing the entry: its age on the store's clock, else on ours."""
+        if entry.written_at is None:
+            return False
+        read_at = entry.read_at if entry.read_at is not None else now
+        age = max(read_at - entry.written_at, timedelta(0))  # a `Date` of whole seconds may precede the write
+        return age < self.min_age
 
     async def run(self, *, interval: float = 5.0, stop: asyncio.Event | None = None) -> None:
         """Relay until `stop` is set, pausing `interval` seconds between passes."""

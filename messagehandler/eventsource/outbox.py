@@ -26,8 +26,10 @@ class OutboxEntry:
     `since` is when the entry was created (an append extending it keeps it), for the backlog's age;
     `traceparent` and `tracestate` are the W3C trace context of the append that wrote it last, so the
     relay continues that trace; `written_at` is when the store last wrote it (Table Storage's
-    `Timestamp`), whose age tells the relay whether a flush may still be publishing it. All four may
-    be None (entries written without them, or read from a source that does not keep them).
+    `Timestamp`), whose age tells the relay whether a flush may still be publishing it; `read_at` is
+    the store's own time when it listed the entry (the response's `Date`), so that age is measured on
+    one clock. All may be None (entries written without them, or read from a source that does not
+    keep them).
     """
 
     stream_type: str
@@ -39,6 +41,7 @@ class OutboxEntry:
     traceparent: str | None = None
     tracestate: str | None = None
     written_at: datetime | None = field(default=None, compare=False)
+    read_at: datetime | None = field(default=None, compare=False)
 
     @property
     def stream(self) -> str:

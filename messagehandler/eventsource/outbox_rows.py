@@ -65,8 +65,8 @@ def outbox_entity(
     return row
 
 
-def entry_from_row(stream_type: str, row: Any, token: str) -> OutboxEntry:
-    """The entry an outbox row holds; `token` is the row's ETag.
+def entry_from_row(stream_type: str, row: Any, token: str, *, read_at: datetime | None = None) -> OutboxEntry:
+    """The entry an outbox row holds; `token` is the row's ETag, `read_at` the service's time of the read.
 
     A row without `Since` (written before the column existed) counts its age from its `Timestamp`.
     """
@@ -84,6 +84,7 @@ def entry_from_row(stream_type: str, row: Any, token: str) -> OutboxEntry:
         traceparent=row.get(TRACE_PARENT) or None,
         tracestate=row.get(TRACE_STATE) or None,
         written_at=written_at,
+        read_at=read_at,
     )
 
 

@@ -29,6 +29,7 @@ The factory builds each tenant's source, so each can have its own key store and 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
@@ -48,6 +49,9 @@ TenantSourceFactory = Callable[[str, EventTypeRegistry], EventSource]
 """Builds the source of one tenant, reading with the shared registry."""
 
 _TENANT_ID = re.compile(r"^[a-z0-9]+$")
+_log = logging.getLogger(__name__)
+CLOSE_CLEARING_WAIT = 10.0
+"""Seconds `close` waits for clears still running in the background before it cancels them."""
 
 
 class TenantRequiredError(MessageHandlerError):
@@ -203,6 +207,7 @@ class TenantScopedEventSource:
             task = asyncio.get_running_loop().create_task(outbox.clear(entry))
             self._clearing.add(task)
             task.add_done_callback(self._clearing.discard)
+            task.add_done_callback(_log_failed_clear)
 
     async def cleared(self) -> None:
         """Wait for every tenant's queued clears."""
@@ -232,7 +237,16 @@ class TenantScopedEventSource:
         return self._lifecycle().read_archived(stream_type)
 
     async def close(self) -> None:
-        """Close every tenant's source."""
+        """Close every tenant's source, once the clears running in the background ended or were cancelled.
+
+        A clear still running after `CLOSE_CLEARING_WAIT` seconds is cancelled; its entry stays for the relay.
+        """
+        if self._clearing:
+            _, late = await asyncio.wait(set(self._clearing), timeout=CLOSE_CLEARING_WAIT)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
         sources, self._sources = list(self._sources.values()), {}
         for source in sources:
             await source.close()
@@ -257,3 +271,11 @@ class TenantScopedEventSource:
         if not isinstance(source, StreamLifecycle):
             raise ConfigurationError(f"the current tenant's event source ({source!r}) cannot archive or delete")
         return source
+
+
+def _log_failed_clear(task: asyncio.Task[bool]) -> None:
+    """A background clear that failed leaves its entry for the relay; say so, so the failure is not lost."""
+    if task.cancelled():
+        _log.warning("a published outbox entry was not cleared before the source closed; the relay will publish it")
+    elif (error := task.exception()) is not None:
+        _log.warning("a published outbox entry could not be cleared; the relay will publish it again: %s", error)

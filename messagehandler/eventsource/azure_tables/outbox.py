@@ -10,8 +10,12 @@ of its own while other appends are being made:
 - the next append to another stream of the same partition carries the delete in its transaction
   (an entity group transaction may touch any rows of one partition), up to `MAX_RIDERS` of them;
 - what no append took within `CLEAR_DELAY` is deleted in transactions of up to 100 rows per
-  partition. An entry whose delete is in flight is waited for by an append to its stream, which then
-  simply creates the row.
+  partition.
+
+An entry is taken from the queue by exactly one of them at a time (a fold, a carried delete, a
+batch), and an append to its stream waits while it is taken: then it folds the entry if it was
+given back (the transaction carrying it failed) or creates the row if it was deleted. So an append
+never meets a published row it does not know of, which it would extend and publish again.
 
 A carried delete whose row changed meanwhile (another writer extended it) or is gone (the relay)
 fails the transaction it rides in: that transaction is sent again without the carried deletes, the
@@ -19,8 +23,9 @@ failed one is dropped (there is nothing left to clear) and the others are queued
 
 Nothing here can lose an event: a clear that fails (the row was extended by another writer, the
 service is unavailable, the process stops first) leaves the row, and the relay publishes its range
-again later (at least once). `pending` lists the rows only after this process's queued clears are
-done, so it never reports an entry this process has already published.
+again later (at least once). `pending` lists the rows only after the clears queued when it was
+called are done, so it does not report an entry this process published before; `cleared` waits for
+those only, so a stream of new appends cannot hold it up.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -38,7 +46,6 @@ from azure.data.tables.aio import TableClient
 
 from messagehandler.azure_errors import error_code, is_service_failure
 from messagehandler.errors import ServiceUnavailableError
-from messagehandler.eventsource.azure_tables.json_rows import ETAG
 from messagehandler.eventsource.azure_tables.sharding import partition_key, partition_keys
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.outbox_rows import (
@@ -56,15 +63,22 @@ _log = logging.getLogger(__name__)
 _RANGE = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
 _BATCH = 100
 _GONE_OR_CHANGED = frozenset({"UpdateConditionNotSatisfied", "ConditionNotMet", "ResourceNotFound", "EntityNotFound"})
+"""How an ETag-guarded delete fails when an append extended the row or it is already gone: nothing to clear."""
 CLEAR_DELAY = 0.1
 """Seconds a published entry waits for an append to carry its delete before a batch of its own is sent."""
 MAX_RIDERS = 50
 """Deletes one append carries at most (they are tiny: a key and an ETag each)."""
-"""How an ETag-guarded delete fails when an append extended the row or it is already gone: nothing to clear."""
 
 Errors = Callable[[str], contextlib.AbstractContextManager[None]]
-Query = Callable[..., AsyncIterator[dict[str, Any]]]
 Key = tuple[str, str]
+
+
+@dataclass(slots=True)
+class _Clear:
+    """A published entry to clear, and the future that ends when it was cleared, folded or left for the relay."""
+
+    entry: OutboxEntry
+    done: asyncio.Future[None]
 
 
 class TableOutbox:
@@ -75,7 +89,6 @@ class TableOutbox:
         client: TableClient,
         shards: int,
         errors: Errors,
-        query: Query,
         ready: Callable[[], Awaitable[None]],
         get_entity: Callable[[str, str], Awaitable[Any]],
         describe: Callable[[BaseException], str],
@@ -83,12 +96,11 @@ class TableOutbox:
         self._client = client
         self._shards = shards
         self._errors = errors
-        self._query = query
         self._ready = ready
         self._get_entity = get_entity
         self._describe = describe
-        self._queued: dict[Key, OutboxEntry] = {}
-        self._in_flight: dict[Key, asyncio.Future[None]] = {}
+        self._queued: dict[Key, _Clear] = {}
+        self._taken: dict[Key, _Clear] = {}
         self._task: asyncio.Task[None] | None = None
         self._now = asyncio.Event()
 
@@ -99,32 +111,31 @@ class TableOutbox:
     ) -> tuple[Any, OutboxEntry | None]:
         """The outbox operation of an append's first attempt, and the published entry it folds in, if any.
 
-        A published entry still queued for its clear is replaced, guarded by its ETag (no delete ever
-        runs for it); one whose delete is in flight is waited for; otherwise the row is created.
+        A published entry still queued for its clear is taken and replaced, guarded by its ETag (no
+        delete ever runs for it); one taken by another request is waited for; otherwise the row is
+        created. The caller hands a folded entry back with `settled` or `give_back`.
         """
         key = (partition, stream_id)
-        published = self._queued.pop(key, None)
-        if published is not None:
-            options = {
-                "mode": UpdateMode.REPLACE,
-                "etag": published.token,
-                "match_condition": MatchConditions.IfNotModified,
-            }
-            return ("update", row, options), published
-        flight = self._in_flight.get(key)
-        if flight is not None:
-            await asyncio.shield(flight)
-        return ("create", row), None
+        while (taken := self._taken.get(key)) is not None:
+            await asyncio.shield(taken.done)
+        if key not in self._queued:
+            return ("create", row), None
+        published = self._take(key)
+        options = {
+            "mode": UpdateMode.REPLACE,
+            "etag": published.token,
+            "match_condition": MatchConditions.IfNotModified,
+        }
+        return ("update", row, options), published
 
     def riders(self, partition: str, stream_id: str, room: int) -> list[OutboxEntry]:
-        """Published entries of other streams of the partition, for an append to delete in its transaction."""
-        taken: list[OutboxEntry] = []
-        for key in list(self._queued):
-            if len(taken) >= min(room, MAX_RIDERS):
-                break
-            if key[0] == partition and key[1] != stream_id:
-                taken.append(self._queued.pop(key))
-        return taken
+        """Published entries of other streams of the partition, for an append to delete in its transaction.
+
+        They are taken (an append to their streams waits) until the caller hands them back with
+        `settled` or `give_back`.
+        """
+        keys = [key for key in self._queued if key[0] == partition and key[1] != stream_id and key not in self._taken]
+        return [self._take(key) for key in keys[: min(room, MAX_RIDERS)]]
 
     @staticmethod
     def delete_operation(partition: str, entry: OutboxEntry) -> Any:
@@ -143,14 +154,33 @@ class TableOutbox:
         """
         if not 0 <= index < len(riders) or error_code(error) not in _GONE_OR_CHANGED:
             return False
+        self.settled(riders[index])
         self.give_back(*riders[:index], *riders[index + 1 :])
         return True
 
-    def give_back(self, *entries: OutboxEntry | None) -> None:
-        """Entries an append took but did not clear (it failed): clear them later as if never taken."""
+    def settled(self, *entries: OutboxEntry | None) -> None:
+        """Taken entries whose fate is decided (their transaction succeeded, or their row changed): release them."""
         for entry in entries:
             if entry is not None:
-                self.clear_later(entry)
+                self._release(entry)
+
+    def give_back(self, *entries: OutboxEntry | None) -> None:
+        """Taken entries that were not cleared (the request carrying them failed or was cancelled): queue them again.
+
+        A newer entry of the same stream queued meanwhile stays; it supersedes the one given back.
+        """
+        for entry in entries:
+            if entry is None:
+                continue
+            key = self._key(entry)
+            taken = self._taken.get(key)
+            if key in self._queued:
+                self._release(entry)
+            elif taken is not None and taken.entry is entry:
+                self._queued[key] = self._taken.pop(key)
+            else:
+                self._queued[key] = _Clear(entry, asyncio.get_running_loop().create_future())
+        self._start()
 
     async def retry_operation(self, partition: str, stream_id: str, row: dict[str, Any]) -> Any:
         """After the outbox row changed under an append: create it, or extend the unpublished one, guarded by its ETag."""
@@ -183,14 +213,30 @@ class TableOutbox:
     # The publisher's and the relay's side -----------------------------------------------------------
 
     async def pending(self, stream_type: str) -> AsyncIterator[OutboxEntry]:
-        """Entries of every shard of the type, sorted by stream id, once this process's queued clears are done."""
+        """Entries of every shard of the type, sorted by stream id, once the clears queued so far are done.
+
+        Each entry carries the service's time of the answer that listed it (the response's `Date`),
+        so its age is measured on the service's clock alone.
+        """
         await self.cleared()
         await self._ready()
         entries: list[OutboxEntry] = []
+        answered: list[datetime] = []
+
+        def answer_date(response: Any) -> None:
+            date = response.http_response.headers.get("Date")
+            with contextlib.suppress(TypeError, ValueError):
+                answered.append(parsedate_to_datetime(date))
+
         for partition in partition_keys(stream_type, self._shards):
             params = {"pk": partition, "lo": OUTBOX_RANGE_START, "hi": OUTBOX_RANGE_END}
-            rows = self._query(_RANGE, params, select=ENTRY_COLUMNS, action=f"read the outbox of {stream_type}")
-            entries.extend([entry_from_row(stream_type, row, str(row[ETAG])) async for row in rows])
+            with self._errors(f"read the outbox of {stream_type}"):
+                rows = self._client.query_entities(
+                    _RANGE, parameters=params, select=ENTRY_COLUMNS, raw_response_hook=answer_date
+                )
+                async for row in rows:
+                    read_at = answered[-1] if answered else None
+                    entries.append(entry_from_row(stream_type, row, str(row.metadata["etag"]), read_at=read_at))
         for entry in sorted(entries, key=lambda e: e.stream_id):
             yield entry
 
@@ -214,39 +260,63 @@ class TableOutbox:
 
     def clear_later(self, entry: OutboxEntry) -> None:
         """Queue the entry's row for a batched, ETag-guarded delete; the caller does not wait for it."""
-        key = (partition_key(entry.stream_type, entry.stream_id, self._shards), entry.stream_id)
-        self._queued[key] = entry
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._clear_queued())
+        key = self._key(entry)
+        queued = self._queued.get(key)
+        done = queued.done if queued is not None else asyncio.get_running_loop().create_future()
+        self._queued[key] = _Clear(entry, done)
+        self._start()
 
     async def cleared(self) -> None:
-        """Send every queued clear now and wait until each deleted its row or was left for the relay."""
-        while self._task is not None and not self._task.done():
+        """Send the clears queued so far now and wait until each deleted its row, was folded or left for the relay.
+
+        Entries queued after the call are not waited for, so appends going on meanwhile cannot hold it up.
+        """
+        waiting = [clear.done for clear in (*self._queued.values(), *self._taken.values())]
+        if waiting:
             self._now.set()
-            await asyncio.shield(self._task)
+            await asyncio.wait(waiting)
+
+    def _key(self, entry: OutboxEntry) -> Key:
+        return partition_key(entry.stream_type, entry.stream_id, self._shards), entry.stream_id
+
+    def _take(self, key: Key) -> OutboxEntry:
+        """Move a queued entry to the taken ones; appends to its stream wait until it is released."""
+        clear = self._taken[key] = self._queued.pop(key)
+        return clear.entry
+
+    def _release(self, entry: OutboxEntry) -> None:
+        key = self._key(entry)
+        taken = self._taken.get(key)
+        if taken is not None and taken.entry is entry:
+            del self._taken[key]
+            if not taken.done.done():
+                taken.done.set_result(None)
+
+    def _start(self) -> None:
+        if self._queued and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._clear_queued())
 
     async def _clear_queued(self) -> None:
         while self._queued:
             if not self._now.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._now.wait(), CLEAR_DELAY)
-            queued, self._queued = self._queued, {}
+            self._now.clear()
             by_partition: dict[str, list[OutboxEntry]] = {}
-            for (partition, _), entry in queued.items():
-                by_partition.setdefault(partition, []).append(entry)
-            for partition, entries in by_partition.items():
-                for start in range(0, len(entries), _BATCH):
-                    await self._delete(partition, entries[start : start + _BATCH])
-        self._now.clear()
+            for key in [key for key in self._queued if key not in self._taken]:
+                by_partition.setdefault(key[0], []).append(self._take(key))
+            try:
+                for partition, entries in by_partition.items():
+                    for start in range(0, len(entries), _BATCH):
+                        await self._delete(partition, entries[start : start + _BATCH])
+            finally:
+                for entries in by_partition.values():
+                    self.settled(*entries)
 
     async def _delete(self, partition: str, entries: list[OutboxEntry]) -> None:
         """One transaction deleting these rows; a row extended or gone meanwhile is dropped from it and the rest retried."""
-        flight: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        keys = [(partition, entry.stream_id) for entry in entries]
-        for key in keys:
-            self._in_flight[key] = flight
+        remaining = list(entries)
         try:
-            remaining = list(entries)
             while remaining:
                 operations = [self.delete_operation(partition, entry) for entry in remaining]
                 try:
@@ -269,7 +339,4 @@ class TableOutbox:
                     )
                     return
         finally:
-            for key in keys:
-                if self._in_flight.get(key) is flight:
-                    del self._in_flight[key]
-            flight.set_result(None)
+            self.settled(*entries)

@@ -229,7 +229,6 @@ class AzureTableStorageEventSource:
             client,
             self._shards,
             self._errors,
-            self._query,
             self._ready,
             self._get_entity,
             lambda error: describe_error(error, self._secrets),
@@ -365,6 +364,10 @@ class AzureTableStorageEventSource:
                 if not self._outbox:
                     return None
                 return await self._outbox_rows.read_entry(stream_type, partition, stream_id)
+            except BaseException:
+                self._outbox_rows.give_back(folded, *riders)
+                raise
+            self._outbox_rows.settled(folded, *riders)
             _log.debug("appended %d events to %s, versions %d..%d", len(events), stream, first, last)
             if outbox_row is None:
                 return None
