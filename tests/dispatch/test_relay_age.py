@@ -9,7 +9,7 @@ enough. Runs against every event source with an outbox.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,7 +18,7 @@ from messagehandler import AggregateRepository, Event, EventSource
 from messagehandler.channels import CloudEvent
 from messagehandler.channels.dispatcher import Dispatcher
 from messagehandler.channels.protocol import ChannelKind
-from messagehandler.channels.relay import DEFAULT_MIN_AGE, OutboxRelay
+from messagehandler.channels.relay import OutboxRelay, RelayReport
 from messagehandler.errors import ConfigurationError
 from messagehandler.eventsource.outbox import DeferredClearing, Outbox
 from samples.organization import Organization
@@ -94,26 +94,78 @@ async def test_with_the_age_rule_a_relay_pass_leaves_a_flush_in_flight_alone(out
     assert await settled(outbox_source) == []
 
 
-async def test_a_stranded_entry_is_relayed_once_it_is_old_enough(outbox_source: EventSource) -> None:
-    repository = AggregateRepository(outbox_source)  # a writer that crashed before publishing
+async def strand(source: EventSource) -> tuple[GatedChannel, Dispatcher]:
+    """An entry a writer left (it crashed before publishing), and a dispatcher that publishes at once."""
+    repository = AggregateRepository(source)
     org = Organization("acme")
     org.register("Acme")
     repository.add(org)
     await repository.flush()
     channel = GatedChannel()
     channel.publishing.set()  # no hold: nothing else is publishing
-    dispatcher = Dispatcher().add_channel(channel).route(ORG).to("live")
-    now = datetime.now(UTC)
+    return channel, Dispatcher().add_channel(channel).route(ORG).to("live")
 
-    young = await OutboxRelay(outbox_source, dispatcher, clock=lambda: now).run_once()
-    later = now + DEFAULT_MIN_AGE + timedelta(seconds=1)
-    old = await OutboxRelay(outbox_source, dispatcher, clock=lambda: later).run_once()
-    again = await OutboxRelay(outbox_source, dispatcher, clock=lambda: later).run_once()
+
+async def relayed_when_old(relay: OutboxRelay) -> RelayReport:
+    """Relay passes until one publishes (the entry aged past `min_age` on the clock that measures it)."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while (report := await relay.run_once()).published == 0:
+        assert report.young == 1
+        assert asyncio.get_running_loop().time() < deadline, "the entry never got old enough"
+        await asyncio.sleep(0.05)
+    return report
+
+
+async def test_a_stranded_entry_is_relayed_once_it_is_old_enough(outbox_source: EventSource) -> None:
+    channel, dispatcher = await strand(outbox_source)
+
+    young = await OutboxRelay(outbox_source, dispatcher).run_once()
+    old = await relayed_when_old(OutboxRelay(outbox_source, dispatcher, min_age=timedelta(seconds=1)))
+    again = await OutboxRelay(outbox_source, dispatcher).run_once()
 
     assert (young.young, young.published) == (1, 0)
     assert (old.young, old.published, old.cleared) == (0, 1, 1)
     assert again.entries == 0
     assert channel.delivered == [e.metadata.event_id for e in await outbox_source.load(ORG, "acme")]
+
+
+SKEW = timedelta(hours=1)
+
+
+@pytest.mark.azurite
+async def test_a_relay_whose_clock_runs_ahead_leaves_a_flush_in_flight_alone(
+    make_table_source: Callable[..., EventSource],
+) -> None:
+    source = make_table_source(outbox=True)
+    channel = GatedChannel()
+    flushing = await flush_in_flight(source, channel)
+
+    ahead = OutboxRelay(source, Dispatcher().add_channel(channel).route(ORG).to("live"), clock=_skewed(SKEW))
+    report = await ahead.run_once()
+    channel.gate.set()
+    await flushing
+
+    assert (report.entries, report.young, report.published) == (1, 1, 0)
+    assert len(channel.delivered) == 1
+    assert await settled(source) == []
+
+
+@pytest.mark.azurite
+async def test_a_relay_whose_clock_runs_behind_relays_a_stranded_entry_once_it_is_old(
+    make_table_source: Callable[..., EventSource],
+) -> None:
+    source = make_table_source(outbox=True)
+    channel, dispatcher = await strand(source)
+
+    behind = OutboxRelay(source, dispatcher, min_age=timedelta(seconds=1), clock=_skewed(-SKEW))
+    report = await relayed_when_old(behind)
+
+    assert (report.published, report.cleared) == (1, 1)
+    assert channel.delivered == [e.metadata.event_id for e in await source.load(ORG, "acme")]
+
+
+def _skewed(by: timedelta) -> Callable[[], datetime]:
+    return lambda: datetime.now(UTC) + by
 
 
 def test_the_minimum_age_cannot_be_negative(outbox_source: EventSource) -> None:

@@ -6,6 +6,7 @@ tenant's erasure and key-encryption key never touch another's.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
@@ -13,7 +14,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from messagehandler import AggregateRepository, EventSource, EventTypeRegistry, InMemoryEventSource, message_context
-from messagehandler.errors import ConfigurationError
+from messagehandler.errors import ConfigurationError, ServiceUnavailableError
+from messagehandler.eventsource import tenants
+from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.tenants import (
     TenantMismatchError,
     TenantRequiredError,
@@ -214,3 +217,37 @@ async def test_published_entries_are_cleared_through_the_tenants_source() -> Non
     for tenant in ("a", "b"):
         with message_context(tenant_id=tenant):
             assert [e async for e in source.pending("Customer")] == []
+
+
+async def test_close_waits_for_background_clears_and_logs_the_failed_ones(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    started, hang = asyncio.Event(), asyncio.Event()
+    ended: list[str] = []
+
+    class ClearsNow(InMemoryEventSource):
+        clear_later = None  # type: ignore[assignment]
+
+        async def clear(self, entry: OutboxEntry) -> bool:
+            started.set()
+            try:
+                if entry.stream_id == "c-hangs":
+                    await hang.wait()
+                raise ServiceUnavailableError("busy", service="table 'T'")
+            finally:
+                ended.append(entry.stream_id)
+
+    monkeypatch.setattr(tenants, "CLOSE_CLEARING_WAIT", 0.5)
+    source = TenantScopedEventSource(lambda tenant, registry: ClearsNow(outbox=True))
+    with message_context(tenant_id="a"):
+        for stream_id in ("c-fails", "c-hangs"):
+            await register(source, stream_id)
+        for entry in [e async for e in source.pending("Customer")]:
+            source.clear_later(entry)
+    await started.wait()
+
+    await source.close()
+
+    assert sorted(ended) == ["c-fails", "c-hangs"]  # both ended before the sources closed
+    assert "could not be cleared; the relay will publish it again: busy" in caplog.text
+    assert "was not cleared before the source closed" in caplog.text
