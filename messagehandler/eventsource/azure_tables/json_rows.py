@@ -100,9 +100,18 @@ class JsonRows:
         self._headers = {"Accept": _ACCEPT, "DataServiceVersion": "3.0", "x-ms-version": client.api_version}
 
     async def pages(
-        self, query_filter: str, parameters: dict[str, Any], *, select: list[str] | None, page_size: int
+        self,
+        query_filter: str,
+        parameters: dict[str, Any],
+        *,
+        select: list[str] | None,
+        page_size: int,
+        on_answer: Callable[[Any], None] | None = None,
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Each page of the query's rows in key order; a page may be empty when a continuation follows."""
+        """Each page of the query's rows in key order; a page may be empty when a continuation follows.
+
+        `on_answer` is given each page's response headers before its rows (the outbox reads `Date`).
+        """
         params = {"$filter": _parameter_filter_substitution(parameters, query_filter), "$top": str(page_size)}
         if select:
             params["$select"] = ",".join(select)
@@ -110,6 +119,8 @@ class JsonRows:
             response = await self._send(HttpRequest("GET", self._path, params=params, headers=self._headers))
             if response.status_code != 200:
                 raise _decode_error(response)
+            if on_answer is not None:
+                on_answer(response.headers)
             rows: list[dict[str, Any]] = json.loads(response.content)["value"]
             yield rows
             next_partition, next_row = response.headers.get(_NEXT_PARTITION), response.headers.get(_NEXT_ROW)

@@ -46,6 +46,7 @@ from azure.data.tables.aio import TableClient
 
 from messagehandler.azure_errors import error_code, is_service_failure
 from messagehandler.errors import ServiceUnavailableError
+from messagehandler.eventsource.azure_tables.json_rows import ETAG, JsonRows, typed
 from messagehandler.eventsource.azure_tables.sharding import partition_key, partition_keys
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.outbox_rows import (
@@ -62,6 +63,7 @@ _log = logging.getLogger(__name__)
 
 _RANGE = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
 _BATCH = 100
+_PAGE_SIZE = 1000
 _GONE_OR_CHANGED = frozenset({"UpdateConditionNotSatisfied", "ConditionNotMet", "ResourceNotFound", "EntityNotFound"})
 """How an ETag-guarded delete fails when an append extended the row or it is already gone: nothing to clear."""
 CLEAR_DELAY = 0.1
@@ -89,6 +91,7 @@ class TableOutbox:
         client: TableClient,
         shards: int,
         errors: Errors,
+        rows: JsonRows,
         ready: Callable[[], Awaitable[None]],
         get_entity: Callable[[str, str], Awaitable[Any]],
         describe: Callable[[BaseException], str],
@@ -96,6 +99,7 @@ class TableOutbox:
         self._client = client
         self._shards = shards
         self._errors = errors
+        self._rows = rows
         self._ready = ready
         self._get_entity = get_entity
         self._describe = describe
@@ -223,20 +227,20 @@ class TableOutbox:
         entries: list[OutboxEntry] = []
         answered: list[datetime] = []
 
-        def answer_date(response: Any) -> None:
-            date = response.http_response.headers.get("Date")
+        def answer_date(headers: Any) -> None:
             with contextlib.suppress(TypeError, ValueError):
-                answered.append(parsedate_to_datetime(date))
+                answered.append(parsedate_to_datetime(headers.get("Date")))
 
         for partition in partition_keys(stream_type, self._shards):
             params = {"pk": partition, "lo": OUTBOX_RANGE_START, "hi": OUTBOX_RANGE_END}
             with self._errors(f"read the outbox of {stream_type}"):
-                rows = self._client.query_entities(
-                    _RANGE, parameters=params, select=ENTRY_COLUMNS, raw_response_hook=answer_date
+                pages = self._rows.pages(
+                    _RANGE, params, select=ENTRY_COLUMNS, page_size=_PAGE_SIZE, on_answer=answer_date
                 )
-                async for row in rows:
+                async for page in pages:
                     read_at = answered[-1] if answered else None
-                    entries.append(entry_from_row(stream_type, row, str(row.metadata["etag"]), read_at=read_at))
+                    for row in map(typed, page):
+                        entries.append(entry_from_row(stream_type, row, str(row[ETAG]), read_at=read_at))
         for entry in sorted(entries, key=lambda e: e.stream_id):
             yield entry
 

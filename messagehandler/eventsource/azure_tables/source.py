@@ -229,6 +229,7 @@ class AzureTableStorageEventSource:
             client,
             self._shards,
             self._errors,
+            self._rows,
             self._ready,
             self._get_entity,
             lambda error: describe_error(error, self._secrets),
