@@ -12,6 +12,7 @@ The tree of the I/O failures (the rest of the hierarchy is about bad input and b
     ├── ConfigurationError                 fix the configuration
     │   ├── AccessDeniedError              credentials refused (401/403); also a ServiceError
     │   └── ResourceNotFoundError          table, queue, container... does not exist; also a ServiceError
+    ├── LocalFileError                     a local file or directory cannot be read or written
     ├── ServiceError                       the service refused the request for another reason
     │   ├── ServiceUnavailableError        unreachable, timed out, throttled or 5xx: retry later
     │   │   └── NotCommittedError          an append that surely stored nothing: retry it as it is
@@ -22,6 +23,9 @@ The tree of the I/O failures (the rest of the hierarchy is about bad input and b
 from __future__ import annotations
 
 import enum
+import errno
+import os
+from pathlib import Path
 
 
 class Remedy(enum.Enum):
@@ -120,6 +124,65 @@ class ResourceNotFoundError(ConfigurationError, ServiceError):
     """A table, queue, topic or container the configuration names does not exist."""
 
     remedy = Remedy.FIX_CONFIGURATION
+
+
+_FIX_CONFIGURATION_ERRNOS = {
+    errno.EACCES: "give the process permission to it",
+    errno.EPERM: "give the process permission to it",
+    errno.EROFS: "the file system is read-only: point the configuration at a writable one",
+    errno.ENOSPC: "the volume is full: free space or point the configuration at another volume",
+    errno.EDQUOT: "the disk quota is used up: free space or point the configuration at another volume",
+    errno.ENOTDIR: "part of the path is a file where a directory is expected: fix the configured path",
+    errno.EISDIR: "the path is a directory where a file is expected: fix the configured path",
+    errno.EEXIST: "a file is in the way where a directory is expected: fix the configured path",
+    errno.ENOENT: "a directory of the path does not exist: fix the configured path",
+    errno.ENAMETOOLONG: "the path is too long: configure a shorter one",
+    errno.ELOOP: "the path holds a symbolic link loop: fix the configured path",
+}
+_RETRY_LATER_ERRNOS = {
+    errno.EAGAIN,
+    errno.EBUSY,
+    errno.EINTR,
+    errno.EIO,
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.ENOMEM,
+    errno.ETIMEDOUT,
+    errno.ESTALE,
+}
+
+
+class LocalFileError(MessageHandlerError):
+    """A local file or directory could not be read or written (the OS refused: permissions, disk full...).
+
+    `path` is the file or directory the operation was about, `operation` what was attempted (`read`,
+    `write`, `create directory`), `errno` the OS error number; the `OSError` is `__cause__`. The remedy
+    follows the cause: a refused permission, a full disk or a path that is a file where a directory is
+    expected need the configuration fixed; an I/O error, a busy file or too many open files may pass,
+    so retry later; anything else, inspect. Each part raises its own subclass (`CheckpointFileError`,
+    `CacheFileError`, `SearchIndexFileError`), so `except CacheError` still catches every cache failure.
+    """
+
+    remedy = Remedy.INSPECT
+
+    def __init__(self, operation: str, path: str | os.PathLike[str], cause: OSError, *, subject: str = "") -> None:
+        self.operation = operation
+        self.path = Path(path)
+        self.errno = cause.errno
+        reason = cause.strerror or str(cause) or type(cause).__name__
+        code = errno.errorcode.get(cause.errno, "") if cause.errno is not None else ""
+        where = f" (at {cause.filename})" if cause.filename and Path(cause.filename) != self.path else ""
+        advice = _FIX_CONFIGURATION_ERRNOS.get(cause.errno) if cause.errno is not None else None
+        if advice is not None:
+            self.remedy = Remedy.FIX_CONFIGURATION
+        elif cause.errno in _RETRY_LATER_ERRNOS:
+            self.remedy, advice = Remedy.RETRY_LATER, "this may pass: retry later"
+        else:
+            advice = "look at the file and the volume"
+        subject = f"{subject}: " if subject else ""
+        super().__init__(
+            f"{subject}cannot {operation} {self.path}{where}: {reason}{f' ({code})' if code else ''}; {advice}"
+        )
 
 
 class EventDefinitionError(MessageHandlerError):

@@ -12,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from messagehandler.errors import LocalFileError
 
 TEMP_SUFFIX = ".tmp"
 
@@ -53,6 +56,21 @@ def write_atomic(target: Path, data: bytes) -> None:
             temp.unlink()
         raise
     fsync_directory(target.parent)
+
+
+@contextlib.contextmanager
+def file_errors(
+    operation: str, path: str | os.PathLike[str], error: type[LocalFileError] = LocalFileError, *, subject: str = ""
+) -> Iterator[None]:
+    """Raise what the block's file system calls raise (`OSError`) as `error`, naming the path and the operation.
+
+    The one mapping of local I/O failures, as `azure_errors` is for the SDKs: the OS error is chained,
+    and its number chooses the remedy (see `LocalFileError`).
+    """
+    try:
+        yield
+    except OSError as cause:
+        raise error(operation, path, cause, subject=subject) from cause
 
 
 def is_temporary(name: str) -> bool:

@@ -7,6 +7,7 @@
 from messagehandler.cache.errors import (
     CacheCorruptError,
     CacheError,
+    CacheFileError,
     CacheLockedError,
     CacheNotFoundError,
     CacheRepairError,
@@ -24,6 +25,7 @@ __all__ = [
     "CacheCorruptError",
     "CacheError",
     "CacheEventSource",
+    "CacheFileError",
     "CacheLockedError",
     "CacheNotFoundError",
     "CacheReader",

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from messagehandler.cache.errors import CacheFileError
 from messagehandler.cache.format import MANIFEST, Manifest
 from messagehandler.cache.segments import SegmentWriter
-from messagehandler.files import write_atomic
+from messagehandler.files import file_errors, write_atomic
 
 DEFAULT_PAGE_EVENTS = 1000
 DEFAULT_PAGE_BYTES = 1 << 20
@@ -28,4 +29,6 @@ class CacheDirectory:
         return SegmentWriter(self.path, number, page_events=self.page_events, page_bytes=self.page_bytes)
 
     def commit_manifest(self, manifest: Manifest) -> None:
-        write_atomic(self.path / MANIFEST, manifest.touched().dumps())
+        path = self.path / MANIFEST
+        with file_errors("write cache manifest", path, CacheFileError):
+            write_atomic(path, manifest.touched().dumps())

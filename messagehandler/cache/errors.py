@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from messagehandler.errors import MessageHandlerError
+from messagehandler.errors import LocalFileError, MessageHandlerError, Remedy
 
 
 class CacheError(MessageHandlerError):
@@ -28,16 +28,31 @@ class CacheVersionError(CacheError):
 
 
 class CacheCorruptError(CacheError):
-    """A cache file is truncated or its bytes do not match their checksum; nothing from it is trusted."""
+    """A cache file is truncated or its bytes do not match their checksum; nothing from it is trusted.
 
-    def __init__(self, path: Path, offset: int, reason: str) -> None:
+    `repairable` says whether `messagehandler replicate --repair` fixes it: a damaged segment or page
+    is re-fetched from the store by its page index, but the manifest and the page indexes are what
+    repair reads to know what to fetch, so their damage takes a fresh replication (the message says so).
+    """
+
+    remedy = Remedy.INSPECT
+
+    def __init__(self, path: Path, offset: int, reason: str, *, repairable: bool = True) -> None:
         self.path = path
         self.offset = offset
         self.reason = reason
-        super().__init__(
-            f"cache file {path} is corrupt at byte offset {offset}: {reason} "
-            "(run `messagehandler replicate --repair` to re-fetch the damaged pages from the store)"
+        self.repairable = repairable
+        advice = (
+            "run `messagehandler replicate --repair` to re-fetch the damaged pages from the store"
+            if repairable
+            else f"repair cannot rebuild this file: delete the cache directory {path.parent} and run "
+            "`messagehandler replicate` into it again"
         )
+        super().__init__(f"cache file {path} is corrupt at byte offset {offset}: {reason} ({advice})")
+
+
+class CacheFileError(CacheError, LocalFileError):
+    """A cache file or directory could not be read or written; names the path and the operation."""
 
 
 class CacheLockedError(CacheError):

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from messagehandler.cache.errors import CacheCorruptError, CacheError, CacheNotFoundError, CacheVersionError
+from messagehandler.cache.errors import CacheCorruptError, CacheFileError, CacheNotFoundError, CacheVersionError
 from messagehandler.eventsource.positions import TypePosition
 
 FORMAT_NAME = "messagehandler.cache"
@@ -188,13 +188,13 @@ class Manifest:
         except FileNotFoundError:
             raise CacheNotFoundError(directory) from None
         except OSError as error:
-            raise CacheError(f"cannot read cache manifest {path}: {error.strerror}") from None
+            raise CacheFileError("read cache manifest", path, error) from error
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError) as error:
-            raise CacheCorruptError(path, 0, f"not valid JSON ({error})") from None
+            raise CacheCorruptError(path, 0, f"not valid JSON ({error})", repairable=False) from None
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-            raise CacheCorruptError(path, 0, f"not a {FORMAT_NAME} manifest")
+            raise CacheCorruptError(path, 0, f"not a {FORMAT_NAME} manifest", repairable=False)
         version = data.get("format_version")
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise CacheVersionError(
@@ -210,7 +210,9 @@ class Manifest:
                 updated_at=datetime.fromisoformat(updated) if updated else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise CacheCorruptError(path, 0, f"manifest field missing or malformed ({error!r})") from None
+            raise CacheCorruptError(
+                path, 0, f"manifest field missing or malformed ({error!r})", repairable=False
+            ) from None
 
     def touched(self) -> Manifest:
         self.updated_at = datetime.now(UTC)

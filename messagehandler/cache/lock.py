@@ -11,7 +11,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from messagehandler.cache.errors import CacheLockedError
+from messagehandler.cache.errors import CacheFileError, CacheLockedError
+from messagehandler.files import file_errors
 
 LOCK_FILE = ".lock"
 
@@ -23,7 +24,8 @@ def writer_lock(directory: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows: no advisory locks; one writer is the operator's duty
         yield
         return
-    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    with file_errors("open the writer lock", directory / LOCK_FILE, CacheFileError):
+        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

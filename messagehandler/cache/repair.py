@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from messagehandler.cache.directory import CacheDirectory
-from messagehandler.cache.errors import CacheCorruptError, CacheRepairError
+from messagehandler.cache.errors import CacheCorruptError, CacheFileError, CacheRepairError
 from messagehandler.cache.format import SEGMENT_HEADER, Manifest, SegmentInfo, check_segment_header
 from messagehandler.cache.passthrough import body_of
 from messagehandler.cache.raw import RawEvent, raw_from_event
 from messagehandler.cache.segments import PageEntry, encode_page, read_index, read_page_rows
 from messagehandler.events.serialization import EventSerializer
 from messagehandler.eventsource.protocol import EventSource
+from messagehandler.files import file_errors
 
 
 def _damaged_pages(path: Path, entries: list[PageEntry]) -> tuple[set[int], dict[int, bytes]]:
@@ -29,7 +30,9 @@ def _damaged_pages(path: Path, entries: list[PageEntry]) -> tuple[set[int], dict
         handle = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         return set(range(len(entries))), intact
-    with handle:
+    except OSError as error:
+        raise CacheFileError("read segment", path, error) from error
+    with handle, file_errors("read segment", path, CacheFileError):
         size = handle.seek(0, 2)
         handle.seek(0)
         try:
@@ -55,6 +58,8 @@ def _size_of(path: Path) -> int | None:
         return path.stat().st_size
     except FileNotFoundError:
         return None
+    except OSError as error:
+        raise CacheFileError("read segment", path, error) from error
 
 
 async def _refetch(source: EventSource, serializer: EventSerializer, path: Path, entry: PageEntry) -> list[RawEvent]:

@@ -23,7 +23,7 @@ from os import PathLike
 from pathlib import Path
 
 from messagehandler.cache.directory import DEFAULT_PAGE_BYTES, DEFAULT_PAGE_EVENTS, CacheDirectory
-from messagehandler.cache.errors import CacheNotFoundError
+from messagehandler.cache.errors import CacheFileError, CacheNotFoundError
 from messagehandler.cache.format import MANIFEST, Manifest
 from messagehandler.cache.lock import writer_lock
 from messagehandler.cache.passthrough import body_of
@@ -35,7 +35,7 @@ from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.positions import DEFAULT_MARGIN, TypePosition, catch_up
 from messagehandler.eventsource.protocol import EventSource
-from messagehandler.files import is_temporary
+from messagehandler.files import file_errors, is_temporary
 from messagehandler.telemetry.rebuilds import replicating
 
 DEFAULT_SEGMENT_BYTES = 64 << 20
@@ -109,10 +109,18 @@ class CacheReplicator:
         A stored row that cannot be read stops the run with `UnreadableEventError`, naming it; with a
         `bad_rows` policy the rest of its stream is left out and the row reported to the policy (a
         later event of that stream makes a run read it, and report it, again).
+
+        Raises:
+            UnreadableEventError: a stored row cannot be read and no `bad_rows` policy was given.
+            CacheFileError: a cache file or the directory cannot be read or written (names the path;
+                the remedy says whether to fix the configuration or retry later).
+            CacheCorruptError: the manifest is damaged (the message says what to do).
+            CacheLockedError: another replicator writes to the same directory.
         """
         for stream_type in stream_types:
             validate_stream(stream_type, "_")
-        self.path.mkdir(parents=True, exist_ok=True)
+        with file_errors("create cache directory", self.path, CacheFileError):
+            self.path.mkdir(parents=True, exist_ok=True)
         with writer_lock(self.path):
             run = _Run(self, self._open_manifest(), on_progress, bad_rows)
             try:
@@ -124,7 +132,13 @@ class CacheReplicator:
             return run.summary
 
     async def repair(self, *, on_page: Callable[[Path, int], None] | None = None) -> int:
-        """Re-fetch from the store every cached page that fails its checks; returns how many were rebuilt."""
+        """Re-fetch from the store every cached page that fails its checks; returns how many were rebuilt.
+
+        Raises:
+            CacheRepairError: a page cannot be rebuilt (its page index is damaged, or the store lost its events).
+            CacheCorruptError: the manifest is damaged, which repair cannot fix.
+            CacheFileError: a cache file cannot be read or written.
+        """
         with writer_lock(self.path):
             manifest = Manifest.load(self.path)
             return await repair_cache(self.directory, self.source, self._serializer, manifest, on_page)
@@ -139,11 +153,12 @@ class CacheReplicator:
 
     def _remove_uncommitted(self, manifest: Manifest) -> None:
         committed = {MANIFEST} | {s.file for s in manifest.segments} | {s.index_file for s in manifest.segments}
-        for entry in self.path.iterdir():
-            name = entry.name
-            stray = is_temporary(name) or (name.startswith("segment-") and name not in committed)
-            if stray and entry.is_file():
-                entry.unlink()
+        with file_errors("remove uncommitted files from", self.path, CacheFileError):
+            for entry in self.path.iterdir():
+                name = entry.name
+                stray = is_temporary(name) or (name.startswith("segment-") and name not in committed)
+                if stray and entry.is_file():
+                    entry.unlink()
 
     def serializer(self) -> EventSerializer:
         return self._serializer

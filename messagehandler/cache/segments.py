@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from messagehandler.cache.codec import DecodeError, decode, encode
-from messagehandler.cache.errors import CacheCorruptError
+from messagehandler.cache.errors import CacheCorruptError, CacheFileError
 from messagehandler.cache.format import (
     PAGE_HEADER,
     ROW_FIELDS,
@@ -27,7 +27,7 @@ from messagehandler.cache.format import (
     segment_name,
 )
 from messagehandler.cache.raw import RawEvent, Row
-from messagehandler.files import commit_file, temp_path, write_atomic
+from messagehandler.files import commit_file, file_errors, temp_path, write_atomic
 
 Run = tuple[str, str, int, int, int]
 """A stream's contiguous events within one page: stream_type, stream_id, first version, last version, first seq."""
@@ -77,15 +77,19 @@ class SegmentWriter:
         self._page_bytes = page_bytes
         self._target = directory / segment_name(number)
         self._temp = temp_path(self._target)
-        self._handle: BinaryIO = open(self._temp, "wb")  # noqa: SIM115 - closed by finish or abort
-        header = segment_header()
-        self._handle.write(header)
+        with self._errors():
+            self._handle: BinaryIO = open(self._temp, "wb")  # noqa: SIM115 - closed by finish or abort
+            header = segment_header()
+            self._handle.write(header)
         self.size = len(header)
         self._pages: list[PageEntry] = []
         self._rows: list[RawEvent] = []
         self._row_bytes = 0
         self.first_seq = 0
         self.last_seq = 0
+
+    def _errors(self) -> contextlib.AbstractContextManager[None]:
+        return file_errors("write segment", self._target, CacheFileError)
 
     @property
     def events(self) -> int:
@@ -110,7 +114,8 @@ class SegmentWriter:
 
     def write_page(self, data: bytes, first_seq: int, count: int, runs: tuple[Run, ...]) -> None:
         """Append an encoded page as is; repair uses this to copy intact pages verbatim."""
-        self._handle.write(data)
+        with self._errors():
+            self._handle.write(data)
         self._pages.append(PageEntry(self.size, len(data) - PAGE_HEADER.size, first_seq, count, runs))
         self.size += len(data)
         if not self.first_seq:
@@ -119,9 +124,10 @@ class SegmentWriter:
 
     def finish(self) -> SegmentInfo:
         self.flush_page()
-        commit_file(self._handle, self._temp, self._target)
         index = encode([page.to_row() for page in self._pages])
-        write_atomic(self.directory / index_name(self.number), index)
+        with self._errors():
+            commit_file(self._handle, self._temp, self._target)
+            write_atomic(self.directory / index_name(self.number), index)
         return SegmentInfo(
             number=self.number,
             first_seq=self.first_seq,
@@ -133,27 +139,38 @@ class SegmentWriter:
         )
 
     def abort(self) -> None:
-        self._handle.close()
-        with contextlib.suppress(FileNotFoundError):
+        """Drop the temporary file; never raises, so the failure that led here is the one reported.
+
+        What it cannot remove (a full disk failing the close, say) the next run deletes as uncommitted.
+        """
+        with contextlib.suppress(OSError):
+            self._handle.close()
+        with contextlib.suppress(OSError):
             self._temp.unlink()
 
 
 def read_index(directory: Path, info: SegmentInfo) -> list[PageEntry]:
+    """A segment's page index; CacheCorruptError (not repairable: repair reads the index) when it is damaged."""
     path = directory / info.index_file
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise CacheCorruptError(path, 0, "page index file is missing") from None
+        raise CacheCorruptError(path, 0, "page index file is missing", repairable=False) from None
+    except OSError as error:
+        raise CacheFileError("read page index", path, error) from error
     if len(data) != info.index_size:
         raise CacheCorruptError(
-            path, min(len(data), info.index_size), f"expected {info.index_size} bytes, found {len(data)}"
+            path,
+            min(len(data), info.index_size),
+            f"expected {info.index_size} bytes, found {len(data)}",
+            repairable=False,
         )
     if zlib.crc32(data) != info.index_crc32:
-        raise CacheCorruptError(path, 0, "page index checksum mismatch")
+        raise CacheCorruptError(path, 0, "page index checksum mismatch", repairable=False)
     try:
         return [PageEntry.from_row(row) for row in decode(data)]
     except (DecodeError, TypeError, ValueError) as error:
-        raise CacheCorruptError(path, 0, f"page index does not decode ({error})") from None
+        raise CacheCorruptError(path, 0, f"page index does not decode ({error})", repairable=False) from None
 
 
 def open_segment(directory: Path, info: SegmentInfo) -> BinaryIO:
@@ -163,16 +180,19 @@ def open_segment(directory: Path, info: SegmentInfo) -> BinaryIO:
         handle = open(path, "rb")  # noqa: SIM115 - returned to the caller
     except FileNotFoundError:
         raise CacheCorruptError(path, 0, "segment file is missing") from None
-    size = handle.seek(0, 2)
-    if size != info.size:
-        handle.close()
-        reason = "truncated" if size < info.size else "longer than committed"
-        raise CacheCorruptError(path, min(size, info.size), f"{reason}: expected {info.size} bytes, found {size}")
-    handle.seek(0)
+    except OSError as error:
+        raise CacheFileError("read segment", path, error) from error
     try:
+        size = handle.seek(0, 2)
+        if size != info.size:
+            reason = "truncated" if size < info.size else "longer than committed"
+            raise CacheCorruptError(path, min(size, info.size), f"{reason}: expected {info.size} bytes, found {size}")
+        handle.seek(0)
         check_segment_header(path, handle.read(SEGMENT_HEADER.size))
-    except BaseException:
+    except BaseException as error:
         handle.close()
+        if isinstance(error, OSError):
+            raise CacheFileError("read segment", path, error) from error
         raise
     return handle
 
@@ -208,7 +228,7 @@ def iter_rows(directory: Path, info: SegmentInfo, after: int) -> Iterator[RawEve
     """Events of one segment with seq > `after`; pages wholly before it are skipped unread."""
     path = directory / info.file
     handle = open_segment(directory, info)
-    with handle:
+    with handle, file_errors("read segment", path, CacheFileError):
         offset = handle.tell()
         expected = info.first_seq
         while offset < info.size:

@@ -14,7 +14,7 @@ from datetime import datetime
 from os import PathLike
 from pathlib import Path
 
-from messagehandler.cache.errors import CacheError
+from messagehandler.cache.errors import CacheError, CacheFileError
 from messagehandler.cache.format import SegmentInfo
 from messagehandler.cache.raw import BODY, STORED_AT_US, VERSION, RawEvent, Row, row_metadata, to_micros
 from messagehandler.cache.reader import CacheReader
@@ -28,6 +28,7 @@ from messagehandler.eventsource.bad_rows import SkipBadRows, is_unreadable, sett
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.protocol import EventStream
 from messagehandler.eventsource.snapshots import Snapshot
+from messagehandler.files import file_errors
 
 _Location = tuple[int, int, int, int]
 """segment position in the manifest, page offset, first row in the page, number of rows."""
@@ -98,8 +99,9 @@ class CacheEventSource:
             self._pages.move_to_end(key)
             return rows
         info: SegmentInfo = self._reader.segments[number]
-        with open_segment(self.path, info) as handle:
-            _, rows = read_page_rows(self.path / info.file, handle, offset, info.size)
+        path = self.path / info.file
+        with open_segment(self.path, info) as handle, file_errors("read segment", path, CacheFileError):
+            _, rows = read_page_rows(path, handle, offset, info.size)
         self._pages[key] = rows
         if len(self._pages) > self._cached_pages:
             self._pages.popitem(last=False)

@@ -17,15 +17,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from messagehandler.errors import MessageHandlerError, ServiceError, UnreadableEventError
+from messagehandler.errors import LocalFileError, MessageHandlerError, ServiceError, UnreadableEventError
 from messagehandler.eventsource.keys import VERSION_DIGITS
 
 log = logging.getLogger("messagehandler.bad_rows")
 
 
 def is_unreadable(error: BaseException) -> bool:
-    """A failure to decode a stored row, as opposed to a failure to reach the store."""
-    return isinstance(error, MessageHandlerError) and not isinstance(error, ServiceError)
+    """A failure to decode a stored row, as opposed to a failure to reach the store or its files."""
+    return isinstance(error, MessageHandlerError) and not isinstance(error, ServiceError | LocalFileError)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from messagehandler.projections.durable import DurableReadModel, Opened, Start
 from messagehandler.projections.erasure import Reprojected, streams_sealed_with
 from messagehandler.projections.errors import (
     CheckpointError,
+    CheckpointFileError,
     CorruptCheckpointError,
     NonDeterministicProjectionError,
     NoProjectionError,
@@ -25,6 +26,7 @@ from messagehandler.projections.version import read_model_version
 
 __all__ = [
     "CheckpointError",
+    "CheckpointFileError",
     "CheckpointStore",
     "CorruptCheckpointError",
     "DurableReadModel",

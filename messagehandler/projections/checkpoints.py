@@ -17,8 +17,8 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from messagehandler.errors import ConfigurationError
 from messagehandler.eventsource.positions import TypePosition
-from messagehandler.files import write_atomic
-from messagehandler.projections.errors import CorruptCheckpointError
+from messagehandler.files import file_errors, write_atomic
+from messagehandler.projections.errors import CheckpointFileError, CorruptCheckpointError
 from messagehandler.projections.file_swap import swap_file, tag_of
 from messagehandler.projections.records import codec_for
 from messagehandler.projections.version import CHECKPOINT_FORMAT
@@ -129,13 +129,20 @@ class FileCheckpointStore:
         return self.directory / f"{check_name(name)}.checkpoint.json"
 
     async def read(self, name: str) -> bytes | None:
-        path = self.path(name)
-        try:
-            return await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
-            return None
+        """The checkpoint document, None when there is none.
+
+        Raises:
+            CheckpointFileError: the file or its directory cannot be read (names the path; the remedy
+                says whether to fix the configuration or retry later).
+        """
+        return await asyncio.to_thread(self._read, self.path(name))
 
     async def write(self, name: str, data: bytes) -> None:
+        """Replace the checkpoint document atomically, creating the directory when missing.
+
+        Raises:
+            CheckpointFileError: the directory cannot be created or the file cannot be written.
+        """
         await asyncio.to_thread(self._write, self.path(name), data)
 
     async def read_tagged(self, name: str) -> tuple[bytes | None, str | None]:
@@ -143,10 +150,29 @@ class FileCheckpointStore:
         return data, tag_of(data)
 
     async def write_if(self, name: str, data: bytes, tag: str | None) -> bool:
-        """Compare-and-swap under a lock file's `flock` (see `messagehandler.projections.file_swap`)."""
-        return await asyncio.to_thread(swap_file, self.path(name), data, tag)
+        """Compare-and-swap under a lock file's `flock` (see `messagehandler.projections.file_swap`).
+
+        Raises:
+            CheckpointFileError: the directory, the lock file or the document cannot be written.
+        """
+        return await asyncio.to_thread(self._swap, self.path(name), data, tag)
+
+    @staticmethod
+    def _swap(path: Path, data: bytes, tag: str | None) -> bool:
+        with file_errors("write checkpoint", path, CheckpointFileError):
+            return swap_file(path, data, tag)
+
+    @staticmethod
+    def _read(path: Path) -> bytes | None:
+        with file_errors("read checkpoint", path, CheckpointFileError):
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                return None
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
+        with file_errors("create checkpoint directory", path.parent, CheckpointFileError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with file_errors("write checkpoint", path, CheckpointFileError):
+            write_atomic(path, data)

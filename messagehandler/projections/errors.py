@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from messagehandler.errors import MessageHandlerError, Remedy
+from messagehandler.errors import LocalFileError, MessageHandlerError, Remedy
 
 
 class ProjectionError(MessageHandlerError):
@@ -34,6 +34,10 @@ class AliasContentionError(CheckpointError):
 
 class RetiredVersionError(ProjectionError):
     """A version of a read model was asked to go live after a newer one replaced it; the alias is unchanged."""
+
+
+class CheckpointFileError(CheckpointError, LocalFileError):
+    """A checkpoint file or its directory could not be read or written; names the path and the operation."""
 
 
 class CorruptCheckpointError(CheckpointError):

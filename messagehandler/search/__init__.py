@@ -5,6 +5,7 @@ default, no server) and, with the `search` extra, Azure AI Search (`messagehandl
 from messagehandler.search.errors import (
     SearchIndexAccessDeniedError,
     SearchIndexError,
+    SearchIndexFileError,
     SearchIndexNotFoundError,
     SearchIndexServiceError,
     SearchIndexUnavailableError,
@@ -16,6 +17,7 @@ __all__ = [
     "SearchIndex",
     "SearchIndexAccessDeniedError",
     "SearchIndexError",
+    "SearchIndexFileError",
     "SearchIndexNotFoundError",
     "SearchIndexServiceError",
     "SearchIndexUnavailableError",

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from messagehandler.errors import (
     AccessDeniedError,
+    LocalFileError,
     MessageHandlerError,
     Remedy,
     ResourceNotFoundError,
@@ -23,6 +24,10 @@ from messagehandler.errors import (
 
 class SearchIndexError(MessageHandlerError):
     """The index refused or failed an operation; the message names the index and the documents."""
+
+
+class SearchIndexFileError(SearchIndexError, LocalFileError):
+    """The directory or a file of a local (SQLite) index could not be created, read or removed."""
 
 
 class SearchIndexServiceError(SearchIndexError, ServiceError):

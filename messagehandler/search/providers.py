@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from messagehandler.files import file_errors
+from messagehandler.search.errors import SearchIndexFileError
 from messagehandler.search.sqlite import SqliteSearchIndex
 
 R = TypeVar("R")
@@ -32,14 +34,27 @@ class SqliteIndexes(Generic[R]):
         return self.directory / f"{name}.sqlite"
 
     async def open(self, name: str) -> SqliteSearchIndex[R]:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """The index `name`, created with its directory when missing.
+
+        Raises:
+            SearchIndexFileError: the directory cannot be created (names it; the remedy says what to fix).
+            SearchIndexError: SQLite cannot open the file.
+        """
+        with file_errors("create index directory", self.directory, SearchIndexFileError):
+            self.directory.mkdir(parents=True, exist_ok=True)
         return await asyncio.to_thread(SqliteSearchIndex, self.record_type, self.path(name), fields=self.fields)
 
     async def drop(self, name: str) -> None:
-        """Delete the index's files; a reader that still has it open finishes on the deleted file."""
+        """Delete the index's files; a reader that still has it open finishes on the deleted file.
+
+        Raises:
+            SearchIndexFileError: a file cannot be removed.
+        """
         await asyncio.to_thread(self._unlink, self.path(name))
 
     @staticmethod
     def _unlink(path: Path) -> None:
         for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+            file = Path(f"{path}{suffix}")
+            with file_errors("delete index file", file, SearchIndexFileError):
+                file.unlink(missing_ok=True)

@@ -58,7 +58,7 @@ class SqliteSearchIndex(Generic[R]):
                 """
             )
         except sqlite3.Error as error:
-            raise _search_error(error) from error
+            raise _search_error(error, f" {os.fspath(path)}") from error
         self._insert_text = (
             f"INSERT INTO records_text(rowid, {columns}) VALUES (?, {', '.join('?' * len(self.fields))})"  # noqa: S608
         )
@@ -190,9 +190,9 @@ _IDS_PER_LOOKUP = 500
 """Below SQLite's smallest limit on parameters per statement (999 before 3.32)."""
 
 
-def _search_error(error: sqlite3.Error) -> SearchIndexError:
+def _search_error(error: sqlite3.Error, where: str = "") -> SearchIndexError:
     """A locked or busy database file is worth retrying; any other SQLite failure is the index's own."""
     text = str(error)
     if isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-        return SearchIndexUnavailableError(f"SQLite index is busy: {text}", service="SQLite index")
-    return SearchIndexError(f"SQLite index failed: {type(error).__name__}: {text}")
+        return SearchIndexUnavailableError(f"SQLite index{where} is busy: {text}", service="SQLite index")
+    return SearchIndexError(f"SQLite index{where} failed: {type(error).__name__}: {text}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -206,3 +207,61 @@ async def test_repair_trims_a_segment_longer_than_committed(cache: Path, event_s
     await replicator(event_source, cache).repair()
 
     assert [tuple(e) for e in CacheReader(cache).events()] == before
+
+
+def _read_everything(path: Path) -> list[tuple[Any, ...]]:
+    """Every event and every page index: what the readers (`CacheReader`, `CacheEventSource`) rely on."""
+    reader = CacheReader(path)
+    for info in reader.segments:
+        reader.page_index(info)
+    return [tuple(e) for e in reader.events()]
+
+
+def _edit_manifest(path: Path, change: Callable[[dict[str, Any]], object]) -> None:
+    manifest = json.loads((path / "manifest.json").read_text())
+    change(manifest)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+INDEX = "segment-00000001.mhi"
+
+DAMAGE: dict[str, tuple[Callable[[Path], object], bool]] = {
+    "a flipped page byte": (lambda p: flip(p / SEGMENT, page_offsets(p)[1] + PAGE_HEADER.size + 3), True),
+    "a damaged page header": (lambda p: flip(p / SEGMENT, page_offsets(p)[2] + 8), True),
+    "a bad segment magic": (lambda p: flip(p / SEGMENT, 0), True),
+    "a truncated segment": (lambda p: (p / SEGMENT).write_bytes((p / SEGMENT).read_bytes()[:-10]), True),
+    "a segment longer than committed": (lambda p: (p / SEGMENT).write_bytes((p / SEGMENT).read_bytes() + b"x"), True),
+    "a missing segment": (lambda p: (p / SEGMENT).unlink(), True),
+    "a garbled manifest": (lambda p: (p / "manifest.json").write_text("{not json"), False),
+    "a manifest of another format": (lambda p: _edit_manifest(p, lambda m: m.update(format="other")), False),
+    "a manifest field malformed": (lambda p: _edit_manifest(p, lambda m: m.update(segments=[{"number": 1}])), False),
+    "a flipped page index byte": (lambda p: flip(p / INDEX, 5), False),
+    "a truncated page index": (lambda p: (p / INDEX).write_bytes((p / INDEX).read_bytes()[:-3]), False),
+    "a missing page index": (lambda p: (p / INDEX).unlink(), False),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+async def test_each_damage_advises_what_fixes_it_and_the_advice_works(
+    cache: Path, event_source: EventSource, damage: str
+) -> None:
+    before = _read_everything(cache)
+    harm, repairable = DAMAGE[damage]
+    harm(cache)
+
+    with pytest.raises(CacheCorruptError) as caught:
+        _read_everything(cache)
+
+    error = caught.value
+    assert error.repairable is repairable
+    assert ("messagehandler replicate --repair" in str(error)) is repairable
+    if repairable:
+        await replicator(event_source, cache).repair()
+        await replicator(event_source, cache).replicate([ORG])  # what `replicate --repair` runs after repairing
+    else:
+        assert f"delete the cache directory {cache} and run `messagehandler replicate`" in str(error)
+        with pytest.raises((CacheRepairError, CacheCorruptError)):
+            await replicator(event_source, cache).repair()  # repair cannot, as the message says
+        shutil.rmtree(cache)
+        await replicator(event_source, cache).replicate([ORG])
+    assert _read_everything(cache) == before

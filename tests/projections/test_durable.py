@@ -11,6 +11,7 @@ import pytest
 from messagehandler import EventSource
 from messagehandler.projections import (
     CheckpointError,
+    CheckpointFileError,
     DurableReadModel,
     FileCheckpointStore,
     Projection,
@@ -156,8 +157,9 @@ async def test_the_checkpoint_file_is_replaced_atomically(
         raise OSError("disk gone")
 
     monkeypatch.setattr("os.replace", crash)
-    with pytest.raises(OSError, match="disk gone"):
+    with pytest.raises(CheckpointFileError, match=f"cannot write checkpoint {path}: disk gone") as caught:
         await first.save()
+    assert isinstance(caught.value.__cause__, OSError)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # noqa: ASYNC240
 

@@ -97,7 +97,7 @@ async def test_a_file_that_is_no_sqlite_database_is_a_typed_error(tmp_path: Path
     path = tmp_path / "index.db"
     path.write_bytes(b"this is not a database" * 100)
 
-    with pytest.raises(SearchIndexError, match="SQLite index failed"):
+    with pytest.raises(SearchIndexError, match=f"SQLite index {path} failed"):
         SqliteSearchIndex(SearchEntry, path)
 
 
