@@ -7,14 +7,13 @@ schema version) never builds an intermediate dict.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import ValidationError
-from pydantic_core import PydanticSerializationError
+from pydantic_core import PydanticSerializationError, from_json
 
 from messagehandler.errors import (
     AmbiguousEventTypeError,
@@ -173,17 +172,27 @@ class JsonEventSerializer:
                 event = cls.model_validate_json(body)
             else:
                 data = self.registry.upcast(
-                    metadata.event_type, metadata.schema_version, json.loads(body), stream=metadata.stream
+                    metadata.event_type, metadata.schema_version, _stored_json(body), stream=metadata.stream
                 )
                 event = cls.model_validate(data)
                 metadata = metadata.with_schema_version(current)
-        except (ValidationError, json.JSONDecodeError) as error:
+        except (ValidationError, ValueError, TypeError, RecursionError) as error:
             raise SerializationError(
                 f"stored event of type {metadata.event_type!r} (stream {metadata.stream!r}, version {metadata.version}) "
                 f"does not match its class {cls.__qualname__}: {error}"
             ) from error
         event._stamp(metadata)
         return event
+
+
+def _stored_json(body: str) -> Any:
+    """A stored body as Python values, parsed as the current-version path parses it (pydantic's parser).
+
+    So both paths refuse the same bodies (nested too deeply, not UTF-8, not JSON) with a ValueError or
+    TypeError, which `_deserialize` reports as the row's `SerializationError`; `json.loads` would
+    raise a RecursionError instead, which no reader could tell from a bug.
+    """
+    return from_json(body)
 
 
 def decode_current(registry: EventTypeRegistry, body: str, metadata: EventMetadata) -> Event | None:

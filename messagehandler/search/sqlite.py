@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Generic, TypeVar
 
+from messagehandler.projections.errors import CorruptCheckpointError
 from messagehandler.projections.records import codec_for
 from messagehandler.search.errors import SearchIndexError, SearchIndexUnavailableError
 from messagehandler.search.fields import text_fields, text_of
@@ -153,12 +154,21 @@ class SqliteSearchIndex(Generic[R]):
                 (expression, top),
             ).fetchall()
 
-        load = self._codec.load
-        return [SearchResult(i, float(s), load(json.loads(b))) for i, b, s in await self._run(query)]
+        return [SearchResult(i, float(s), self._record(i, b)) for i, b, s in await self._run(query)]
 
     async def get(self, id: str) -> R | None:
         row = await self._run(lambda db: db.execute("SELECT body FROM records WHERE id = ?", (id,)).fetchone())
-        return None if row is None else self._codec.load(json.loads(row[0]))
+        return None if row is None else self._record(id, row[0])
+
+    def _record(self, id: str, body: str) -> R:
+        """A stored record; one that does not read as the record type (changed by another tool) is a typed error."""
+        try:
+            return self._codec.load(json.loads(body))
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError, CorruptCheckpointError) as error:
+            raise SearchIndexError(
+                f"SQLite index: record {id!r} does not read as a {self.record_type.__qualname__}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
 
     async def count(self) -> int:
         row = await self._run(lambda db: db.execute("SELECT count(*) FROM records").fetchone())

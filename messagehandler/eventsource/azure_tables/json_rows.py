@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any, cast
 from uuid import UUID
 
+from azure.core.exceptions import DecodeError
 from azure.core.rest import HttpRequest
 from azure.data.tables._error import _decode_error as _sdk_decode_error
 from azure.data.tables._serialize import _parameter_filter_substitution
@@ -86,6 +87,21 @@ def stored_at(row: dict[str, Any]) -> datetime | None:
     return commit_time(str(value))
 
 
+def _page_rows(response: Any) -> list[dict[str, Any]]:
+    """The rows of a query's answer; an answer that is no OData feed (garbled on the way, cut short, nested
+    too deeply) raises the SDK's `DecodeError`, which the source maps as it maps every SDK failure."""
+    try:
+        rows = json.loads(response.content)["value"]
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise TypeError("'value' is not an array of objects")
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        raise DecodeError(
+            f"the table service answered a query with a body that is not an OData feed: {type(error).__name__}",
+            response=response,
+        ) from error
+    return rows
+
+
 class JsonRows:
     """Runs entity queries of one table through its client's pipeline and yields the pages as JSON rows.
 
@@ -121,7 +137,7 @@ class JsonRows:
                 raise _decode_error(response)
             if on_answer is not None:
                 on_answer(response.headers)
-            rows: list[dict[str, Any]] = json.loads(response.content)["value"]
+            rows = _page_rows(response)
             yield rows
             next_partition, next_row = response.headers.get(_NEXT_PARTITION), response.headers.get(_NEXT_ROW)
             if not next_partition and not next_row:
