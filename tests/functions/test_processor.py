@@ -13,6 +13,7 @@ from messagehandler.channels.transactional.servicebus_messages import to_message
 from messagehandler.functions import FunctionProcessor, RetryMessageError, relay_on_timer
 from messagehandler.processing import ActionableContext
 from samples.processing.transformation import EventSummary, SummaryQuery
+from tests.channels.malformed import malformed_bodies
 from tests.channels.support import SERIALIZER, envelopes
 
 
@@ -53,11 +54,35 @@ async def test_a_failed_action_asks_the_runtime_to_deliver_again_until_the_last_
     assert "the read model is down" in reason
 
 
-async def test_without_a_poison_queue_a_message_to_set_aside_is_left_to_the_runtime() -> None:
+MALFORMED = malformed_bodies(envelopes("template", 1)[0])
+
+
+@pytest.mark.parametrize("name", MALFORMED)
+async def test_a_malformed_queue_message_is_set_aside_at_once_and_the_next_one_runs(name: str) -> None:
+    aside: list[tuple[bytes, str]] = []
+
+    async def poison(body: bytes, reason: str) -> None:
+        aside.append((body, reason))
+
+    recorder = Recorder()
+    processor = FunctionProcessor(SERIALIZER, max_attempts=3, poison_queue=poison).add(SummaryQuery(), recorder)
+    (good,) = envelopes("o-1", 1)
+
+    await processor.queue_message(queue_message(MALFORMED[name]))
+    await processor.queue_message(queue_message(good.to_bytes()))
+
+    ((body, reason),) = aside
+    assert body == MALFORMED[name]
+    assert reason.startswith("not a CloudEvent")
+    assert recorder.seen == [good.id]
+
+
+@pytest.mark.parametrize("name", MALFORMED)
+async def test_without_a_poison_queue_a_message_to_set_aside_is_left_to_the_runtime(name: str) -> None:
     processor = FunctionProcessor(SERIALIZER).add(SummaryQuery(), Recorder())
 
     with pytest.raises(RetryMessageError, match="not a CloudEvent"):
-        await processor.queue_message(queue_message(b"{}"))
+        await processor.queue_message(queue_message(MALFORMED[name]))
 
 
 async def test_a_binary_mode_service_bus_message_is_decoded_as_the_receiver_decodes_it() -> None:

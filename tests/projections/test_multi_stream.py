@@ -163,3 +163,29 @@ async def test_a_live_read_model_publishes_nothing_when_its_check_refuses(
     assert live.index is not None
     assert [hit.record.name for hit in await live.index.search("*")] == ["Acme"]
     await live.close()
+
+
+async def test_a_bad_row_skips_its_stream_by_policy_and_is_reported(tmp_path: Path) -> None:
+    import pytest
+
+    from messagehandler import SkipBadRows, UnreadableEventError
+    from tests.projections.support import with_a_broken_stream
+
+    source = await with_a_broken_stream()  # Organization: acme and zeta fine, broken's version 2 unreadable
+    source.registry.register(MemberJoined)
+    await append(source, "Member", "ann", 1, MemberJoined(organization_id="acme", name="Ann"))
+    with pytest.raises(UnreadableEventError):
+        await model(source, tmp_path).open()
+    bad_rows = SkipBadRows()
+    read_model = MultiStreamReadModel(
+        Projector(source, OrganizationEntryProjection), OrganizationEntry, KEYS, FileCheckpointStore(tmp_path),
+        bad_rows=bad_rows,
+    )  # fmt: skip
+
+    opened = await read_model.open()
+
+    assert opened.changed == {"acme", "zeta"}
+    assert read_model.records["acme"] == OrganizationEntry(name="acme", members=["Ann"])
+    assert "broken" not in read_model.records
+    assert "Organization/broken" not in read_model.position.versions
+    assert [(e.stream, e.version) for e in bad_rows.skipped] == [("Organization/broken", 2)]
