@@ -40,33 +40,43 @@ _LONG_NUMBER = re.compile(rf"[0-9]{{{MAX_INT_DIGITS + 1}}}")
 _NON_FINITE_TOKEN = re.compile(r"NaN|Infinity")
 _TOO_LONG = 10**MAX_INT_DIGITS
 
-_hides_floats: dict[type[Event], bool] = {}
+_hides_floats: dict[type[BaseModel], bool] = {}
 
 
 def check_body(event: Event, body: str) -> None:
     """Raise `UnstorableEventError` when `body`, the JSON of `event`, would not load back as `event`."""
+    found = body_problem(event, body)
+    if found is not None:
+        _refuse(event, found)
+
+
+def body_problem(model: BaseModel, body: str) -> tuple[str, str] | None:
+    """The field and problem that keep `body`, the JSON of `model`, from loading back as `model`; None if it would.
+
+    Events are checked with it before they are stored (`check_body`), aggregate snapshots before they
+    are taken (`messagehandler.repository.snapshots`).
+    """
     if len(body) > 2 * MAX_DEPTH and body.count("[") + body.count("{") > MAX_DEPTH:
         depth = json_depth(body)
         if depth > MAX_DEPTH:
-            _refuse(event, _find(event, _nothing) or ("", f"nests containers {depth} levels deep"))
+            return _find(model, _nothing) or ("", f"nests containers {depth} levels deep")
     suspicious = "NaN" in body or "Infinity" in body
     if suspicious and _NON_FINITE_TOKEN.search(_outside_strings(body)) is not None:
-        _refuse(event, _find(event, _non_finite) or ("", "is NaN or infinite"))
+        return _find(model, _non_finite) or ("", "is NaN or infinite")
     if len(body) > MAX_INT_DIGITS and _LONG_NUMBER.search(body) and _LONG_NUMBER.search(_outside_strings(body)):
-        _refuse(event, _find(event, _long_integer) or ("", f"holds an integer of more than {MAX_INT_DIGITS} digits"))
+        return _find(model, _long_integer) or ("", f"holds an integer of more than {MAX_INT_DIGITS} digits")
     if "\ufffd" in body:  # pydantic replaces a lone surrogate in a dict key with U+FFFD
-        found = _find(event, _lone_surrogate)
+        found = _find(model, _lone_surrogate)
         if found is not None:
-            _refuse(event, found)
-    if (suspicious or "null" in body) and _nested_models_hide_floats(type(event)):
-        found = _find(event, _non_finite)
-        if found is not None:
-            _refuse(event, found)
+            return found
+    if (suspicious or "null" in body) and _nested_models_hide_floats(type(model)):
+        return _find(model, _non_finite)
+    return None
 
 
-def explain_failure(event: Event) -> tuple[str, str] | None:
+def explain_failure(model: BaseModel) -> tuple[str, str] | None:
     """The field and problem that made serialisation fail, when it is one of the known kinds."""
-    return _find(event, _any_problem)
+    return _find(model, _any_problem)
 
 
 def json_depth(text: str) -> int:
@@ -96,7 +106,7 @@ def _outside_strings(body: str) -> str:
     return _STRING.sub('""', body)
 
 
-def _nested_models_hide_floats(cls: type[Event]) -> bool:
+def _nested_models_hide_floats(cls: type[BaseModel]) -> bool:
     """Whether some model in the class's schema writes NaN as null or "NaN" instead of a token we can see."""
     hides = _hides_floats.get(cls)
     if hides is None:
@@ -153,9 +163,9 @@ def _any_problem(value: Any) -> str | None:
     return _non_finite(value) or _long_integer(value) or _lone_surrogate(value)
 
 
-def _find(event: Event, problem_of: Callable[[Any], str | None]) -> tuple[str, str] | None:
+def _find(model: BaseModel, problem_of: Callable[[Any], str | None]) -> tuple[str, str] | None:
     """The first field (as a path like `lines[2].price`) whose value has a problem, depth included."""
-    for path, value, children, depth in _walk(event, "", 1):
+    for path, value, children, depth in _walk(model, "", 1):
         if children is not None and depth > MAX_DEPTH:
             return path, f"nests containers more than {MAX_DEPTH} levels deep, more than JSON readers accept"
         problem = problem_of(value)

@@ -19,6 +19,10 @@ could not use takes a new one with its next append, instead of replaying until t
 
 A source that keeps no snapshots (a custom one, a `CacheEventSource`) is read by full replay, said
 once per source class.
+
+A snapshot is held to what events are held to, "what append accepts, load returns": a state that
+would not read back as it is (NaN or infinity, which JSON writes as null; nesting deeper than readers
+go) is left out the same way, the warning naming the aggregate, its version and the field.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pydantic import ValidationError
 
 from messagehandler.domain.aggregate import EventSourced
 from messagehandler.domain.snapshots import snapshot_schema
+from messagehandler.events.round_trip import body_problem
 from messagehandler.eventsource.protocol import EventSource
 from messagehandler.eventsource.snapshots import Snapshot, SnapshotSource
 from messagehandler.repository.access import FULL_REPLAY
@@ -105,7 +110,8 @@ class Snapshots:
             return None
         try:
             schema = snapshot_schema(type(aggregate), policy)
-            state = aggregate.snapshot_state().model_dump_json()
+            model = aggregate.snapshot_state()
+            state = model.model_dump_json()
         except Exception as error:
             self._tell_once(
                 type(aggregate),
@@ -113,6 +119,22 @@ class Snapshots:
                 "no snapshot of %s is stored (the events are, as usual; loads replay them): %s",
                 type(aggregate).__qualname__,
                 f"{type(error).__name__}: {' '.join(str(error).split())}",
+            )
+            return None
+        found = body_problem(model, state)
+        if found is not None:
+            field, problem = found
+            self._tell_once(
+                type(aggregate),
+                "read back",
+                "snapshot of %s %s/%s at version %d left out, the events are stored as usual (loads replay "
+                "them): it would not read back as it is: state %s %s",
+                type(aggregate).__qualname__,
+                aggregate.stream_type(),
+                aggregate.id,
+                aggregate.version,
+                f"field {field!r}" if field else "",
+                problem,
             )
             return None
         self._overdue.discard(aggregate)

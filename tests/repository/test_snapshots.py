@@ -423,3 +423,73 @@ def test_restoring_a_snapshot_needs_a_new_aggregate() -> None:
 
     with pytest.raises(StreamIntegrityError, match="restore a snapshot into a new aggregate only"):
         counter.restore_snapshot(CounterState(total=5, count=1), 1)
+
+
+class Reading(BaseModel):
+    level: float | None = None
+    tag: str = ""
+
+
+class Scaled(Event, type_name="tests.Scaled"):
+    factor: float
+    sign: int = 1
+    code: int = 0
+
+
+class Gauge(EventSourced, stream_type="Gauge", snapshots=SnapshotPolicy(Reading, every=1)):
+    """A state its events cannot hold: `factor * 1e308` overflows to infinity, times 0 it is NaN."""
+
+    def __init__(self, id: str) -> None:
+        super().__init__(id)
+        self.level: float | None = None
+        self.tag = ""
+
+    def apply_scaled(self, event: Scaled) -> None:
+        self.level = event.factor * 1e308 * event.sign
+        self.tag = chr(event.code) if event.code else ""
+
+
+@pytest.mark.parametrize(
+    ("event", "said"),
+    [
+        pytest.param(
+            Scaled(factor=10),
+            "snapshot of Gauge Gauge/g at version 1 left out, the events are stored as usual (loads replay them): "
+            "it would not read back as it is: state field 'level' is inf",
+            id="infinity-in-an-optional-float",
+        ),
+        pytest.param(
+            Scaled(factor=10, sign=0),
+            "snapshot of Gauge Gauge/g at version 1 left out, the events are stored as usual (loads replay them): "
+            "it would not read back as it is: state field 'level' is nan",
+            id="nan-in-an-optional-float",
+        ),
+        pytest.param(Scaled(factor=1e-308, code=0xD800), "surrogates not allowed", id="lone-surrogate"),
+    ],
+)
+async def test_a_snapshot_that_would_not_read_back_is_left_out_and_the_events_stored(
+    event_source: EventSource, caplog: pytest.LogCaptureFixture, event: Scaled, said: str
+) -> None:
+    repository = AggregateRepository(event_source)
+    gauge = Gauge("g")
+    gauge.emit(event.model_copy())
+    repository.add(gauge)
+
+    with caplog.at_level(logging.DEBUG, logger="messagehandler.repository"):  # warned once per type, then debug
+        await repository.flush()
+
+    assert await snapshots(event_source).read_snapshot("Gauge", "g") is None
+    assert [e.metadata.version for e in await event_source.load("Gauge", "g")] == [1]
+    assert said in caplog.text
+    again = AggregateRepository(event_source)
+    loaded = await again.get(Gauge, "g")
+    replayed = await AggregateRepository(event_source, access={Gauge: FullReplay()}).get(Gauge, "g")
+    assert (repr(loaded.level), loaded.tag) == (repr(replayed.level), replayed.tag)
+    assert loaded.level is not None
+
+    loaded.emit(Scaled(factor=1e-308))  # a state that reads back: the next snapshot is taken
+    await again.flush()
+    stored = await snapshots(event_source).read_snapshot("Gauge", "g")
+    assert stored is not None
+    assert (stored.version, Reading.model_validate_json(stored.state)) == (2, Reading(level=loaded.level))
+    assert loaded.level == pytest.approx(1.0)
