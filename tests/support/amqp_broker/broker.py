@@ -178,8 +178,8 @@ class AmqpTestBroker(MessagingHandler):  # type: ignore[misc]
 
     def start(self) -> None:
         self._thread.start()
-        if not self._listening.wait(10):
-            raise RuntimeError("the AMQP test broker did not start")
+        if not self._listening.wait(60):  # generous: a loaded CI machine can take long to schedule the thread
+            raise RuntimeError("the AMQP test broker did not start within 60 s")
         self._wire.start()
 
     def stop(self) -> None:
