@@ -78,6 +78,7 @@ class EventSourced:
             )
         self._id = id
         self._version = 0
+        self._last_event_id: str | None = None
         self._pending: list[Event] = []
         self._history: list[Event] = []
 
@@ -89,6 +90,16 @@ class EventSourced:
     def version(self) -> int:
         """Version after the last event, pending ones included; 0 for a new aggregate."""
         return self._version
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id of the event at `version`; None for a new aggregate.
+
+        A version alone does not say which event a state is at: a stream restored from an older
+        backup and written again holds other events at the same versions. The state cache and
+        snapshots compare this id with the event the store holds at their version.
+        """
+        return self._last_event_id
 
     @property
     def committed_version(self) -> int:
@@ -151,6 +162,7 @@ class EventSourced:
         )
         handler(self, event)
         self._version = version
+        self._last_event_id = event.metadata.event_id
         self._pending.append(event)
         return event
 
@@ -164,16 +176,22 @@ class EventSourced:
         for event in events:
             meta = event.metadata
             if meta.version != version + 1 or meta.source_id != self._id or meta.source_type != stream_type:
-                self._version = version
+                self._settle(version)
                 self._raise_out_of_order(meta, version)
             handler = find(type(event))
             if handler is None:
-                self._version = version
+                self._settle(version)
                 raise MissingHandlerError(type(self), meta.event_type, meta.stream, meta.version)
             handler(self, event)
             version += 1
             history.append(event)
-        self._version = version
+        self._settle(version)
+
+    def _settle(self, version: int) -> None:
+        """Take the version a replay reached, and the id of the event it ended with."""
+        if version != self._version:
+            self._version = version
+            self._last_event_id = self._history[-1].metadata.event_id
 
     def _raise_out_of_order(self, meta: EventMetadata, version: int) -> None:
         stream = f"{self.__stream_type__}/{self._id}"
@@ -202,8 +220,11 @@ class EventSourced:
         """Take the state a snapshot kept: by default, set each attribute the state model names."""
         self.snapshot_policy().restore(self, state)
 
-    def restore_snapshot(self, state: BaseModel, version: int) -> None:
-        """Start this new, empty aggregate from a snapshot's state at `version`; later events follow with `restore_from`."""
+    def restore_snapshot(self, state: BaseModel, version: int, event_id: str | None = None) -> None:
+        """Start this new, empty aggregate from a snapshot's state at `version`; later events follow with `restore_from`.
+
+        `event_id` is the id of the event at `version` (see `last_event_id`), when the snapshot knows it.
+        """
         if self._version or self._pending:
             raise StreamIntegrityError(
                 f"{self.__stream_type__}/{self._id} is at version {self._version}: restore a snapshot into a new "
@@ -212,6 +233,7 @@ class EventSourced:
             )
         self.restore_snapshot_state(state)
         self._version = version
+        self._last_event_id = event_id
 
     @classmethod
     def snapshot_policy(cls) -> SnapshotPolicy:

@@ -65,7 +65,7 @@ class Snapshotted(Protocol):
     def _handler_table(cls) -> HandlerTable: ...
 
 
-BASE_ATTRIBUTES = frozenset({"_id", "_version", "_pending", "_history"})
+BASE_ATTRIBUTES = frozenset({"_id", "_version", "_last_event_id", "_pending", "_history"})
 """Attributes of `EventSourced` itself, which a snapshot's version and id stand for."""
 
 

@@ -21,11 +21,17 @@ SNAPSHOT_ROW_PREFIX = "$snapshot_"
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """An aggregate's state after the event at `version`, as JSON text, tagged with the `schema` that wrote it."""
+    """An aggregate's state after the event at `version`, as JSON text, tagged with the `schema` that wrote it.
+
+    `event_id` is the id of that event: a stream restored from an older backup and written again
+    holds another event at the same version, and the snapshot no longer describes it. None in a
+    snapshot stored before ids were kept, which loads cannot check and so do not use.
+    """
 
     version: int
     schema: str
     state: str
+    event_id: str | None = None
 
 
 @runtime_checkable

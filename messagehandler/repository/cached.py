@@ -2,8 +2,10 @@
 
 A hit is never served as current on trust: loading it reads the stream from the cached version on,
 one request, and applies whatever other writers appended meanwhile. The read includes the event at
-the cached version itself, so a stream that no longer holds it (deleted, restored from an older
-backup) is loaded afresh by the inner strategy; a deleted stream raises as any load would. A race
+the cached version itself, compared by id with the last event the cached state applied
+(`EventSourced.last_event_id`), so a stream that no longer holds that event (deleted, restored from
+an older backup, even one written again up to the cached version since) is loaded afresh by the
+inner strategy; a deleted stream raises as any load would. A race
 after that read is the one every load has: the append's transaction detects it and raises
 `ConcurrencyError`, `retry_on_conflict` runs the command again, and the retry's load catches up.
 
@@ -78,7 +80,7 @@ class Cached:
             assert isinstance(hit, aggregate_type)
             self._states.move_to_end(key)
             tail = await source.load(aggregate_type.stream_type(), id, from_version=hit.version)
-            if tail and tail[0].metadata.version == hit.version:
+            if tail and tail[0].metadata.version == hit.version and tail[0].metadata.event_id == hit.last_event_id:
                 try:
                     aggregate = hit.detached()
                 except Exception:

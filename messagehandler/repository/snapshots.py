@@ -1,9 +1,12 @@
 """`Snapshots`: load from the aggregate's latest snapshot plus the events after it; take one when its policy says.
 
 Loading is two requests on Table Storage whatever the stream's length: a point read of the
-`$snapshot_` row and a range read from the snapshot's version on (that event is read again, which
-proves the stream still holds it: a stream rewound or removed behind the snapshot's back is replayed
-instead). A snapshot written by other code (another schema, see `messagehandler.domain.snapshots`),
+`$snapshot_` row and a range read from the snapshot's version on. That event is read again and its
+id compared with the one the snapshot keeps, which proves the stream still holds the event the state
+was taken after: a stream rewound or removed behind the snapshot's back, or restored from an older
+backup and written again up to the snapshot's version with other events, is replayed instead. A
+snapshot stored before event ids were kept cannot be checked so, and is treated as one that no longer
+fits: replayed over, and replaced with the next append. A snapshot written by other code (another schema, see `messagehandler.domain.snapshots`),
 or one whose state no longer validates, is ignored: the aggregate is replayed from its events, and
 its next snapshot replaces the old one.
 
@@ -72,23 +75,28 @@ class Snapshots:
             )
             return await FULL_REPLAY.load(source, aggregate_type, id)
         stored = await source.read_snapshot(stream_type, id)
-        if stored is not None and stored.schema == schema:
+        if stored is not None and stored.schema == schema and stored.event_id is not None:
             aggregate = aggregate_type(id)
             try:
-                aggregate.restore_snapshot(policy.state.model_validate_json(stored.state), stored.version)
+                aggregate.restore_snapshot(
+                    policy.state.model_validate_json(stored.state), stored.version, stored.event_id
+                )
             except ValidationError as error:
                 logger.warning("snapshot of %s/%s no longer validates, replaying: %s", stream_type, id, error)
             else:
                 tail = await source.load(stream_type, id, from_version=stored.version)
-                if tail and tail[0].metadata.version == stored.version:
+                if tail and tail[0].metadata.version == stored.version and tail[0].metadata.event_id == stored.event_id:
                     aggregate.restore_from(tail[1:])
                     return aggregate
                 logger.warning(
-                    "snapshot of %s/%s is at version %d, which the stream no longer holds; replaying",
+                    "snapshot of %s/%s is at version %d, which the stream no longer holds (the event there is "
+                    "another one, or none); replaying",
                     stream_type,
                     id,
                     stored.version,
                 )
+        elif stored is not None and stored.schema == schema:
+            logger.debug("snapshot of %s/%s names no event id (stored by an older release), replaying", stream_type, id)
         elif stored is not None:
             logger.debug(
                 "snapshot of %s/%s was written by other code (schema %s), replaying", stream_type, id, stored.schema
@@ -138,7 +146,7 @@ class Snapshots:
             )
             return None
         self._overdue.discard(aggregate)
-        return Snapshot(aggregate.version, schema, state)
+        return Snapshot(aggregate.version, schema, state, aggregate.last_event_id)
 
     def _tell_once(self, kind: type, what: str, message: str, *args: object) -> None:
         """Warn the first time for a class, then at debug level: the reason stays the same, only the ids vary."""

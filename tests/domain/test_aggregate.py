@@ -16,6 +16,7 @@ from messagehandler import (
 )
 from messagehandler.testing import recorded
 from samples.organization import Organization, OrganizationRegistered, OrganizationRenamed
+from tests.repository.counter import Counter, CounterState
 
 
 class Unhandled(Event):
@@ -92,6 +93,26 @@ def test_restore_from_rebuilds_state() -> None:
 
     assert (org.name, org.version, org.committed_version) == ("B", 2, 2)
     assert org.history == tuple(events)
+
+
+def test_the_last_event_id_follows_every_way_a_state_moves() -> None:
+    events = recorded("Organization", "acme", [OrganizationRegistered(name="A"), OrganizationRenamed(name="B")])
+    org = Organization("acme")
+    assert org.last_event_id is None
+
+    org.restore_from(events[:1])
+    assert org.last_event_id == events[0].metadata.event_id
+    with pytest.raises(StreamIntegrityError):
+        org.restore_from([events[1], events[0]])  # the first applies, the second is out of order
+    assert (org.version, org.last_event_id) == (2, events[1].metadata.event_id)
+    org.rename("C")
+    (renamed,) = org.pending_events
+    assert org.last_event_id == renamed.metadata.event_id
+    org.commit()
+    assert org.detached().last_event_id == renamed.metadata.event_id
+    counter = Counter("c")
+    counter.restore_snapshot(CounterState(total=3, count=2), 2, "at-2")
+    assert (counter.version, counter.total, counter.last_event_id) == (2, 3, "at-2")
 
 
 def test_replaying_the_same_events_gives_the_same_state() -> None:

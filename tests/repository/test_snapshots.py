@@ -24,6 +24,7 @@ from messagehandler import (
 from messagehandler.domain.snapshots import snapshot_schema
 from messagehandler.eventsource.observed import ObservedSource
 from messagehandler.eventsource.snapshots import Snapshot, SnapshotSource
+from tests.repository.backups import restore_older_backup
 from tests.repository.counter import COUNTER, Added, Counter, CounterState, Named, Plain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +112,11 @@ async def test_a_snapshot_whose_state_no_longer_validates_is_replayed_over(
     counter = await repository.get(Counter, "c")
     counter.add(4)
     await event_source.append(
-        COUNTER, "c", 3, counter.pending_events, snapshot=Snapshot(4, schema, '{"total": "many"}')
+        COUNTER,
+        "c",
+        3,
+        counter.pending_events,
+        snapshot=Snapshot(4, schema, '{"total": "many"}', counter.last_event_id),
     )
 
     with caplog.at_level(logging.WARNING, logger="messagehandler.repository"):
@@ -119,6 +124,66 @@ async def test_a_snapshot_whose_state_no_longer_validates_is_replayed_over(
 
     assert (loaded.version, loaded.total) == (4, 10)
     assert "no longer validates" in caplog.text
+
+
+async def test_a_snapshot_at_a_version_now_holding_another_event_is_replayed_over(
+    event_source: EventSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    await counted(event_source, [1, 2, 3, 4, 5])  # the snapshot at version 5: total 15
+    taken = await snapshots(event_source).read_snapshot(COUNTER, "c")
+    await restore_older_backup(event_source, COUNTER, "c", 3)  # the events table only: the snapshot row stays
+    writer = AggregateRepository(event_source, access={Counter: FullReplay()})
+    counter = await writer.get(Counter, "c")
+    counter.add(100)
+    counter.add(200)
+    await writer.flush()
+    watched, loads = observed(event_source)
+
+    with caplog.at_level(logging.WARNING, logger="messagehandler.repository"):
+        loaded = await AggregateRepository(watched).get(Counter, "c")
+
+    assert taken is not None
+    assert taken == await snapshots(event_source).read_snapshot(COUNTER, "c")
+    assert taken.event_id is not None
+    assert taken.event_id != counter.last_event_id
+    assert (loaded.version, loaded.total) == (5, 306)
+    assert loads == [[5], [1, 2, 3, 4, 5]]
+    assert "snapshot of Counter/c is at version 5, which the stream no longer holds" in caplog.text
+
+
+async def test_a_snapshot_naming_the_event_at_its_version_is_used(event_source: EventSource) -> None:
+    await counted(event_source, [1, 2, 3, 4, 5, 6])
+    replayed = await AggregateRepository(event_source, access={Counter: FullReplay()}).get(Counter, "c")
+
+    stored = await snapshots(event_source).read_snapshot(COUNTER, "c")
+    loaded = await AggregateRepository(event_source).get(Counter, "c")
+
+    assert stored is not None
+    assert stored.event_id == replayed.history[4].metadata.event_id
+    assert (loaded.version, loaded.total, loaded.last_event_id) == (6, 21, replayed.last_event_id)
+
+
+async def test_a_snapshot_stored_without_an_event_id_is_replayed_over_and_replaced(event_source: EventSource) -> None:
+    await counted(event_source, [1, 2, 3])
+    repository = AggregateRepository(event_source, access={Counter: FullReplay()})
+    counter = await repository.get(Counter, "c")
+    counter.add(4)
+    legacy = Snapshot(4, snapshot_schema(Counter, Counter.snapshot_policy()), '{"total": 1000, "count": 4}')
+    await event_source.append(COUNTER, "c", 3, counter.pending_events, snapshot=legacy)
+    counter.commit()
+    assert await snapshots(event_source).read_snapshot(COUNTER, "c") == legacy
+    watched, loads = observed(event_source)
+
+    repository = AggregateRepository(watched)
+    loaded = await repository.get(Counter, "c")
+    loaded.add(5)
+    await repository.flush()
+
+    assert (loaded.version, loaded.total) == (5, 15)
+    assert loads == [[1, 2, 3, 4]]
+    replacement = await snapshots(event_source).read_snapshot(COUNTER, "c")
+    assert replacement is not None
+    assert (replacement.version, replacement.event_id) == (5, loaded.last_event_id)
 
 
 async def test_a_predicate_decides_when_to_snapshot(event_source: EventSource) -> None:
