@@ -9,8 +9,10 @@ outbox, the cache replicator) takes it.
 from __future__ import annotations
 
 import base64
+import json
+import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,16 @@ import pytest
 from azure.data.tables.aio import TableClient
 
 from messagehandler.cache import CacheReader, CacheReplicator
+from messagehandler.errors import ServiceError, ServiceUnavailableError
+from messagehandler.events import EventTypeRegistry
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource, TableNotFoundError
 from messagehandler.eventsource.azure_tables.json_rows import stored_at, typed
+from messagehandler.eventsource.snapshots import Snapshot
 from messagehandler.testing import RequestLog
+from messagehandler.testing.azurite import AzuriteProcess
 from tests.eventsource.azure_tables_support import ALL_TYPES, ORG, history
+from tests.support.errors import account_key, assert_model_chain_without
+from tests.support.fault_proxy import Fault, FaultProxy
 
 MakeSource = Callable[..., AzureTableStorageEventSource]
 
@@ -39,7 +47,7 @@ MakeSource = Callable[..., AzureTableStorageEventSource]
         ("Edm.Double", 3, 3.0),
     ],
 )
-def test_annotated_values_become_what_the_sdk_made_of_them(edm: str, text: Any, value: Any) -> None:
+def test_annotated_values_become_their_python_types(edm: str, text: Any, value: Any) -> None:
     row = typed({"Column": text, "Column@odata.type": edm, "Plain": "x"})
 
     assert set(row) == {"Column", "Plain"}
@@ -117,3 +125,175 @@ async def test_a_query_of_a_missing_table_is_table_not_found(make_table_source: 
     with pytest.raises(TableNotFoundError):
         _ = [s async for s in source.read_type(ORG)]
     assert log.kinds() == ["query"]
+
+
+async def _load(source: AzureTableStorageEventSource) -> object:
+    return await source.load(ORG, "a")
+
+
+async def _read_type(source: AzureTableStorageEventSource) -> object:
+    return [s async for s in source.read_type(ORG)]
+
+
+async def _read_changes(source: AzureTableStorageEventSource) -> object:
+    return [s async for s in source.read_changes(ORG, datetime.now(UTC) - timedelta(hours=1))]
+
+
+async def _stream_ids(source: AzureTableStorageEventSource) -> object:
+    return [i async for i in source.stream_ids(ORG)]
+
+
+async def _pending(source: AzureTableStorageEventSource) -> object:
+    return [e async for e in source.pending(ORG)]
+
+
+async def _replicate(source: AzureTableStorageEventSource) -> object:
+    with tempfile.TemporaryDirectory() as directory:
+        return await CacheReplicator(source, Path(directory)).replicate([ORG])
+
+
+async def _read_back(source: AzureTableStorageEventSource) -> object:
+    """The same events again: the transaction meets the stored rows, and reading their ids back gets the answer."""
+    return await source.append(ORG, "a", 0, await source.load(ORG, "a"))
+
+
+QUERY_READERS = [_load, _read_type, _read_changes, _stream_ids, _pending, _replicate, _read_back]
+"""Every reader whose queries go through `JsonRows` (lifecycle reads use the SDK's `query_entities`)."""
+NOT_ROWS = [
+    pytest.param(b"<html>proxy login</html>", "text/html", id="html"),
+    pytest.param(b'{"value": [', "application/json", id="cut json"),
+    pytest.param(b'{"odata.error": {}}', "application/json", id="no value"),
+    pytest.param(b'{"value": {"RowKey": "a"}}', "application/json", id="value not a list"),
+    pytest.param(b'{"value": ["a"]}', "application/json", id="rows not objects"),
+    pytest.param(b"[]", "application/json", id="not an object"),
+]
+
+
+@pytest.fixture
+async def proxied(
+    make_table_source: MakeSource, table_proxy: FaultProxy, azurite: AzuriteProcess, table_name: str
+) -> AsyncIterator[AzureTableStorageEventSource]:
+    """A source through the proxy over a table holding two streams with outbox rows, read one row a page."""
+    writer = make_table_source(outbox=True)
+    writer.registry.register(*ALL_TYPES)
+    await writer.append(ORG, "a", 0, history("a", 3))
+    await writer.append(ORG, "b", 0, history("b", 2))
+    async with AzureTableStorageEventSource.from_connection_string(
+        table_proxy.rewrite(azurite.connection_string),
+        table_name,
+        registry=EventTypeRegistry(ALL_TYPES),
+        outbox=True,
+        page_size=1,
+        retry_total=0,
+    ) as source:
+        yield source
+
+
+def _assert_typed_and_secret_free(error: BaseException, azurite: AzuriteProcess, table_name: str) -> None:
+    assert table_name in str(error)
+    assert_model_chain_without(error, account_key(azurite.connection_string))
+
+
+@pytest.mark.azurite
+@pytest.mark.parametrize(("body", "content_type"), NOT_ROWS)
+@pytest.mark.parametrize(
+    ("reader", "after"),
+    [
+        pytest.param(reader, after, id=f"{reader.__name__.strip('_')}-{'later' if after else 'first'} page")
+        for reader in QUERY_READERS
+        for after in (0, 1)
+        if not (after and reader is _pending)  # the outbox is read 1,000 rows a page: two rows are one page
+    ],
+)
+async def test_an_answer_that_is_no_page_of_rows_is_a_typed_service_error(
+    proxied: AzureTableStorageEventSource,
+    table_proxy: FaultProxy,
+    azurite: AzuriteProcess,
+    reader: Callable[[AzureTableStorageEventSource], Any],
+    body: bytes,
+    content_type: str,
+    after: int,
+) -> None:
+    expected = await reader(proxied)
+    table_proxy.inject(
+        Fault.ANSWER_AFTER, match=b"filter", after=after, status=200, body=body, headers={"Content-Type": content_type}
+    )
+
+    with pytest.raises(ServiceError) as raised:
+        await reader(proxied)
+
+    assert table_proxy.faulted, "no query met the answer"
+    assert not isinstance(raised.value, ServiceUnavailableError)
+    assert raised.value.status == 200
+    _assert_typed_and_secret_free(raised.value, azurite, str(proxied.table_name))
+    table_proxy.clear()
+    assert _comparable(await reader(proxied)) == _comparable(expected)
+
+
+def _comparable(result: object) -> object:
+    """What a reader gave, in values that compare equal between two reads of the same rows."""
+    if isinstance(result, list):
+        return [getattr(item, "stream_id", item) for item in result]
+    return getattr(result, "total_events", None if result is None else type(result).__name__)
+
+
+@pytest.mark.azurite
+@pytest.mark.parametrize("reader", QUERY_READERS, ids=lambda reader: reader.__name__.strip("_"))
+async def test_a_continuation_the_service_repeats_stops_the_read_with_a_typed_error(
+    proxied: AzureTableStorageEventSource,
+    table_proxy: FaultProxy,
+    azurite: AzuriteProcess,
+    reader: Callable[[AzureTableStorageEventSource], Any],
+) -> None:
+    await proxied.load(ORG, "none")
+    continuation = {"x-ms-continuation-NextPartitionKey": "1!8!T3Jn", "x-ms-continuation-NextRowKey": "1!4!YX4-"}
+    table_proxy.inject(
+        Fault.ANSWER_AFTER, match=b"filter", times=100, status=200, body=b'{"value": []}', headers=continuation
+    )
+
+    with pytest.raises(ServiceError) as raised:
+        await reader(proxied)
+
+    assert len(table_proxy.faulted) == 2, "the reader did not stop at the first repeated continuation"
+    assert "same continuation" in str(raised.value)
+    _assert_typed_and_secret_free(raised.value, azurite, str(proxied.table_name))
+
+
+class RowKeysSeen:
+    """A `raw_response_hook` noting the RowKey of every row the service sent in a query's answer."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def __call__(self, response: Any) -> None:
+        http = response.http_response
+        if http.request.method == "GET" and "filter" in http.request.url:
+            self.keys.extend(row["RowKey"] for row in json.loads(http.body())["value"] if "RowKey" in row)
+
+
+@pytest.mark.azurite
+async def test_partition_scans_leave_snapshot_and_outbox_rows_on_the_service(
+    make_table_source: MakeSource, raw_table: TableClient, tmp_path: Path
+) -> None:
+    seen = RowKeysSeen()
+    source = make_table_source(outbox=True, page_size=2, raw_response_hook=seen)
+    source.registry.register(*ALL_TYPES)
+    around_dollar = [" a", "!b", "%c", "&d", "a", "a$", "z"]
+    for stream_id in around_dollar:
+        snapshot = Snapshot(2, "v1", '{"n": 1}')
+        await source.append(ORG, stream_id, 0, history(stream_id, 2), snapshot=snapshot)
+    stored = [row["RowKey"] async for row in raw_table.list_entities()]
+    assert sum(key.startswith("$") for key in stored) == 2 * len(around_dollar)  # a snapshot and an outbox row each
+    since = datetime.now(UTC) - timedelta(hours=1)
+
+    streams = [(s.stream_id, s.version) async for s in source.read_type(ORG)]
+    changed = [(s.stream_id, s.version) async for s in source.read_changes(ORG, since)]
+    ids = [i async for i in source.stream_ids(ORG)]
+    await CacheReplicator(source, tmp_path).replicate([ORG])
+
+    assert streams == changed
+    assert sorted(streams) == [(stream_id, 2) for stream_id in sorted(around_dollar)]
+    assert sorted(ids) == sorted(around_dollar)
+    assert sorted(e.stream_id for e in CacheReader(tmp_path).events()) == sorted(around_dollar * 2)
+    assert seen.keys, "the hook saw no rows"
+    assert [key for key in seen.keys if key.startswith("$")] == []

@@ -11,8 +11,6 @@ every stream exactly once.
 
 from __future__ import annotations
 
-import re
-import traceback
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +25,6 @@ from messagehandler import (
     MessageHandlerError,
     ServiceUnavailableError,
 )
-from messagehandler.azure_errors import RedactedCauseError
 from messagehandler.eventsource.azure_tables import AzureTableStorageEventSource
 from messagehandler.eventsource.positions import TypePosition, catch_up
 from messagehandler.processing import MemoryPositionStore
@@ -37,6 +34,7 @@ from messagehandler.testing.azurite import AzuriteProcess
 from samples.organization.domain import OrganizationRegistered, OrganizationRenamed
 from tests.eventsource.azure_tables_support import ALL_TYPES, ORG, history
 from tests.repository.counter import COUNTER, Added, Counter
+from tests.support.errors import account_key, assert_model_chain_without
 from tests.support.fault_proxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.azurite
@@ -170,25 +168,11 @@ async def collect(reader: Reader, source: AzureTableStorageEventSource, into: li
         into.append(item)
 
 
-def account_key(connection_string: str) -> str:
-    found = re.search(r"AccountKey=([^;]+)", connection_string)
-    assert found is not None
-    return found.group(1)
-
-
 def assert_typed_and_secret_free(error: BaseException, key: str) -> None:
     """A retryable service error of the one model whose chain holds only redacted causes, and no key anywhere."""
     assert isinstance(error, ServiceUnavailableError), repr(error)
     assert error.retryable
-    chain: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None:
-        chain.append(current)
-        current = current.__cause__
-    assert all(isinstance(link, MessageHandlerError | RedactedCauseError) for link in chain), chain
-    printed = "".join(traceback.format_exception(error))
-    for text in (str(error), repr(error), printed):
-        assert key not in text
+    assert_model_chain_without(error, key)
 
 
 @pytest.mark.parametrize("fault", FAULTS)

@@ -13,6 +13,9 @@ a different piece of knowledge:
 - `Fault.ERROR_AFTER`: the request is forwarded and carried out, and the client gets an HTTP error
   (`status`, `code`) instead of the service's answer, as from a gateway that failed on the way back.
 - `Fault.ERROR_BEFORE`: the client gets an HTTP error at once and the request is not forwarded.
+- `Fault.ANSWER_AFTER`: the request is forwarded and carried out, and the client gets `status` with
+  `body` and `headers` instead, as from a proxy that answers for the service (a login page, a page
+  of nonsense, a service that repeats itself).
 
 Faults are armed for the next `times` requests whose head contains `match` (for example `b"$batch"` for
 an entity group transaction, or `b"GET "`). HTTP/1.1 without pipelining is assumed, which is what the
@@ -38,6 +41,7 @@ class Fault(enum.Enum):
     DELAY = "hold the request before forwarding it"
     ERROR_AFTER = "forward the request, answer with an HTTP error instead of the service's response"
     ERROR_BEFORE = "answer with an HTTP error without forwarding the request"
+    ANSWER_AFTER = "forward the request, answer with the given status, headers and body instead"
 
 
 @dataclass
@@ -50,6 +54,8 @@ class _Rule:
     status: int = 503
     code: str = "ServerBusy"
     after: int = 0
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
 
     def error_response(self) -> bytes:
         body = json.dumps(
@@ -60,6 +66,15 @@ class _Rule:
             f"x-ms-error-code: {self.code}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         )
         return head.encode() + body
+
+    def answer(self) -> bytes:
+        headers = {"Content-Type": "application/json;odata=minimalmetadata", **self.headers}
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        head = (
+            f"HTTP/1.1 {self.status} {HTTPStatus(self.status).phrase}\r\n{lines}"
+            f"Content-Length: {len(self.body)}\r\nConnection: close\r\n\r\n"
+        )
+        return head.encode() + self.body
 
 
 @dataclass(eq=False)
@@ -122,10 +137,12 @@ class FaultProxy:
         status: int = 503,
         code: str = "ServerBusy",
         after: int = 0,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Apply `fault` to the next `times` requests whose head contains `match` (any request if None),
         once `after` such requests have passed untouched."""
-        self._rules.append(_Rule(fault, match, times, delay, cut_after, status, code, after))
+        self._rules.append(_Rule(fault, match, times, delay, cut_after, status, code, after, body, dict(headers or {})))
 
     def clear(self) -> None:
         self._rules.clear()
@@ -220,6 +237,9 @@ class FaultProxy:
                 return
             if rule is not None and rule.fault is Fault.ERROR_AFTER:
                 await _answer(connection.client, rule.error_response())
+                return
+            if rule is not None and rule.fault is Fault.ANSWER_AFTER:
+                await _answer(connection.client, rule.answer())
                 return
             if rule is not None and rule.fault is Fault.CUT_RESPONSE:
                 connection.client.write(data[: rule.cut_after])

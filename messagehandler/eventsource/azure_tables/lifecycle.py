@@ -28,6 +28,7 @@ from azure.data.tables.aio import TableClient
 
 from messagehandler.azure_errors import error_code, error_status
 from messagehandler.errors import ServiceError
+from messagehandler.eventsource.azure_tables.json_rows import KEY_RANGE
 from messagehandler.eventsource.azure_tables.sharding import partition_key
 from messagehandler.eventsource.keys import validate_stream
 from messagehandler.eventsource.lifecycle import (
@@ -49,7 +50,6 @@ from messagehandler.eventsource.snapshot_rows import snapshot_row_key
 
 _RACE_ATTEMPTS = 8
 _BATCH = 100
-_RANGE = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
 
 Errors = Callable[[str], contextlib.AbstractContextManager[None]]
 
@@ -170,7 +170,9 @@ class TableStreamLifecycle:
         params = {"pk": partition, "lo": row_key(stream_id, 1), "hi": stream_end(stream_id)}
         rows = _Rows([], [])
         with self._errors(f"read the rows of {stream_type}/{stream_id}"):
-            query = self._client.query_entities(_RANGE, parameters=params, select=["RowKey", *RECORD_COLUMNS, VERSION])
+            query = self._client.query_entities(
+                KEY_RANGE, parameters=params, select=["RowKey", *RECORD_COLUMNS, VERSION]
+            )
             async for row in query:
                 if text_of(row.get(SOURCE_ID, "")) != stream_id:
                     continue
@@ -199,7 +201,9 @@ class TableStreamLifecycle:
         params = {"pk": partition, "lo": row_key(stream_id, 1), "hi": stream_end(stream_id)}
         action = f"delete the events of {record.stream}"
         with self._errors(action):
-            query = self._client.query_entities(_RANGE, parameters=params, select=["RowKey", SOURCE_ID, VERSION, KIND])
+            query = self._client.query_entities(
+                KEY_RANGE, parameters=params, select=["RowKey", SOURCE_ID, VERSION, KIND]
+            )
             doomed = [
                 version_of(row[VERSION])
                 async for row in query

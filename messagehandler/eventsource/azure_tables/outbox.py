@@ -46,7 +46,7 @@ from azure.data.tables.aio import TableClient
 
 from messagehandler.azure_errors import error_code, is_service_failure
 from messagehandler.errors import ServiceUnavailableError
-from messagehandler.eventsource.azure_tables.json_rows import ETAG, JsonRows, typed
+from messagehandler.eventsource.azure_tables.json_rows import ETAG, KEY_RANGE, JsonRows, typed
 from messagehandler.eventsource.azure_tables.sharding import partition_key, partition_keys
 from messagehandler.eventsource.outbox import OutboxEntry
 from messagehandler.eventsource.outbox_rows import (
@@ -61,7 +61,6 @@ from messagehandler.eventsource.outbox_rows import (
 
 _log = logging.getLogger(__name__)
 
-_RANGE = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
 _BATCH = 100
 _PAGE_SIZE = 1000
 _GONE_OR_CHANGED = frozenset({"UpdateConditionNotSatisfied", "ConditionNotMet", "ResourceNotFound", "EntityNotFound"})
@@ -235,7 +234,7 @@ class TableOutbox:
             params = {"pk": partition, "lo": OUTBOX_RANGE_START, "hi": OUTBOX_RANGE_END}
             with self._errors(f"read the outbox of {stream_type}"):
                 pages = self._rows.pages(
-                    _RANGE, params, select=ENTRY_COLUMNS, page_size=_PAGE_SIZE, on_answer=answer_date
+                    KEY_RANGE, params, select=ENTRY_COLUMNS, page_size=_PAGE_SIZE, on_answer=answer_date
                 )
                 async for page in pages:
                     read_at = answered[-1] if answered else None

@@ -39,7 +39,7 @@ from messagehandler.events.serialization import EventSerializer, JsonEventSerial
 from messagehandler.eventsource.appends import check_append
 from messagehandler.eventsource.azure_tables.conflicts import Failed, classify
 from messagehandler.eventsource.azure_tables.errors import TableNotFoundError
-from messagehandler.eventsource.azure_tables.json_rows import JsonRows, stored_at, typed
+from messagehandler.eventsource.azure_tables.json_rows import KEY_RANGE, JsonRows, stored_at, typed
 from messagehandler.eventsource.azure_tables.lifecycle import TableStreamLifecycle
 from messagehandler.eventsource.azure_tables.merge import merge
 from messagehandler.eventsource.azure_tables.outbox import TableOutbox
@@ -83,13 +83,14 @@ Credential = AzureNamedKeyCredential | AzureSasCredential | AsyncTokenCredential
 MAX_PAGE_SIZE = 1000
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 
-_RANGE = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
-_PARTITION = "PartitionKey eq @pk"
-_PARTITION_SINCE = "PartitionKey eq @pk and Timestamp ge @since"
+_STREAM_ROWS = f"(RowKey lt '{RESERVED_PREFIX}' or RowKey ge '{chr(ord(RESERVED_PREFIX) + 1)}')"
+"""Every row key but the reserved `$` ones (snapshots of up to 1 MiB, outbox rows): those stay on the service."""
+_PARTITION = f"PartitionKey eq @pk and {_STREAM_ROWS}"
+_PARTITION_SINCE = f"PartitionKey eq @pk and Timestamp ge @since and {_STREAM_ROWS}"
 _CHECK_COLUMNS = ["RowKey", VERSION, EVENT_ID, *RECORD_COLUMNS]
 _OUTBOX_RACE_ATTEMPTS = 8
-_MAX_ENTITIES = DEFAULT_LIMITS.entities_per_transaction
 """Appends retried when the outbox row changed between reading and writing it (a publisher cleared it)."""
+_MAX_ENTITIES = DEFAULT_LIMITS.entities_per_transaction
 _SECRET_PARTS = re.compile(r"(?i)(?:AccountKey|SharedAccessSignature|sig)=([^;&\s]+)")
 
 
@@ -512,7 +513,7 @@ class AzureTableStorageEventSource:
         """The event ids stored at the versions of `events`; an archive mark or tombstone there raises its error."""
         first, last = events[0].metadata.version, events[-1].metadata.version
         params = {"pk": partition, "lo": row_key(stream_id, first), "hi": row_key(stream_id, last + 1)}
-        rows = self._query(_RANGE, params, select=_CHECK_COLUMNS, action="read back event ids")
+        rows = self._query(KEY_RANGE, params, select=_CHECK_COLUMNS, action="read back event ids")
         ids: list[str] = []
         async for row in rows:
             if stream_of(row) == stream_id:
@@ -532,7 +533,7 @@ class AzureTableStorageEventSource:
         """The last event version at or after `from_version`; an archive mark or tombstone raises its error."""
         params = {"pk": partition, "lo": row_key(stream_id, from_version), "hi": stream_end(stream_id)}
         last = 0
-        async for row in self._query(_RANGE, params, select=_CHECK_COLUMNS, action="read the last version"):
+        async for row in self._query(KEY_RANGE, params, select=_CHECK_COLUMNS, action="read the last version"):
             if stream_of(row) != stream_id:
                 continue
             if is_lifecycle_row(row):
@@ -555,7 +556,7 @@ class AzureTableStorageEventSource:
         deserialize = self._serializer.deserialize
         prepare = read_preparer(self._serializer)
         events: list[Event] = []
-        async for row in self._query(_RANGE, params, action=f"load {stream_type}/{stream_id}"):
+        async for row in self._query(KEY_RANGE, params, action=f"load {stream_type}/{stream_id}"):
             if stream_of(row) == stream_id:
                 if is_lifecycle_row(row):
                     record = record_from_row(stream_type, row)
@@ -677,8 +678,6 @@ class AzureTableStorageEventSource:
             rows = self._query(_PARTITION_SINCE, {"pk": partition, "since": since}, action=action)
         async for row in rows:
             key = row["RowKey"]
-            if key.startswith(RESERVED_PREFIX):
-                continue
             while open_streams and key >= open_streams[-1].end:
                 if (done := open_streams.pop()).readable and done.retired == wanted:
                     yield EventStream(stream_type, done.stream_id, done.events)
@@ -746,7 +745,7 @@ class AzureTableStorageEventSource:
         """
         rows = self._query(_PARTITION, {"pk": partition}, select=_CHECK_COLUMNS, action="list stream ids")
         async for row in rows:
-            if str(row.get("RowKey", "")).startswith(RESERVED_PREFIX) or is_lifecycle_row(row):
+            if is_lifecycle_row(row):
                 continue
             if version_in(row) == 1 and (stream_id := stream_of(row)):
                 yield stream_id
