@@ -342,9 +342,19 @@ class EventHubReceiver(AzureMessagingAdapter):
         self._starting_position = starting_position
         self._max_batch_size = max_batch_size
         self._partitions: dict[str, _Partition] = {}
+        self._reading: set[str] = set()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._turn = itertools.count()
+
+    @property
+    def reading(self) -> frozenset[str]:
+        """The partitions this receiver reads now: claimed and opened, and not yet closed or lost.
+
+        Right after another receiver claims a partition, the one that held it may still read it until
+        its next balancing round; Event Hubs is at least once, and this shows when a handover is done.
+        """
+        return frozenset(self._reading)
 
     @property
     def eventhub_name(self) -> str:
@@ -402,6 +412,7 @@ class EventHubReceiver(AzureMessagingAdapter):
                 "max_batch_size": self._max_batch_size,
                 "starting_position": self._starting_position,
                 "on_error": self._on_error,
+                "on_partition_initialize": self._on_partition_initialize,
                 "on_partition_close": self._on_partition_close,
             }
             if self._partition_id is not None:
@@ -429,7 +440,11 @@ class EventHubReceiver(AzureMessagingAdapter):
         self._wake()
         await partition.room.wait()
 
+    async def _on_partition_initialize(self, context: PartitionContext) -> None:
+        self._reading.add(context.partition_id)
+
     async def _on_partition_close(self, context: PartitionContext, reason: CloseReason) -> None:
+        self._reading.discard(context.partition_id)
         partition = self._partitions.pop(context.partition_id, None)
         if partition is not None:
             partition.close()
