@@ -135,7 +135,8 @@ class DurableReadModel(Generic[R]):
         were read, and catch-up never re-reads a stream nothing was appended to. Call this with the
         subject's streams (`messagehandler.projections.erasure`), then `save`, so the checkpoint holds
         only the erased values. A stream that no longer loads (deleted) or no longer has a record
-        loses it. The position is unchanged.
+        loses it. The position is unchanged: only the versions it has seen are projected, and later
+        events are left to the next catch-up.
 
         Raises:
             CheckpointError: a catch-up was interrupted; `open` first.
@@ -143,7 +144,7 @@ class DurableReadModel(Generic[R]):
         """
         self._refuse_if_interrupted("reproject")
         fresh = await reproject_streams(
-            self.projector.source, self._builder, self.stream_type, stream_ids, self._factory
+            self.projector.source, self._builder, self.stream_type, stream_ids, self._factory, seen=self.position.seen
         )
         for stream_id, record in fresh.items():
             if record is None:

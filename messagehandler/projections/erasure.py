@@ -15,7 +15,7 @@ erasure.key_ids)` finds them by reading the whole stream type, since no index ma
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -52,15 +52,28 @@ class Reprojected:
 
 
 async def reproject_streams(
-    source: EventSource, builder: RecordBuilder[R], stream_type: str, stream_ids: Iterable[str], factory: Factory[R]
+    source: EventSource,
+    builder: RecordBuilder[R],
+    stream_type: str,
+    stream_ids: Iterable[str],
+    factory: Factory[R],
+    *,
+    seen: Callable[[str], int] | None = None,
 ) -> dict[str, R | None]:
-    """Each stream's record projected from scratch from its stored events; None when it has none now."""
+    """Each stream's record projected from scratch from its stored events; None when it has none now.
+
+    With `seen` (a read model's position), only the versions it has seen are projected: the events
+    after them are the next catch-up's, and projecting them here too would apply them twice.
+    """
     records: dict[str, R | None] = {}
     for stream_id in dict.fromkeys(stream_ids):
         try:
             events = await source.load(stream_type, stream_id)
         except StreamDeletedError:
             events = []
+        if seen is not None:
+            last = seen(stream_id)
+            events = [event for event in events if event.metadata.version <= last]
         records[stream_id] = builder.project(None, events, stream_id, factory)
     return records
 

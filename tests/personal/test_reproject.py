@@ -183,3 +183,32 @@ async def test_an_interrupted_read_model_is_not_reprojected(tmp_path: Path) -> N
         await model.open()
     with pytest.raises(CheckpointError, match="open"):
         await model.reproject(["c-1"])
+
+
+class PlanChanges(BaseModel):
+    changes: int = 0
+
+
+class PlanChangeCount(Projection[PlanChanges]):
+    def project_registered(self, record: PlanChanges, event: CustomerRegistered) -> None:
+        pass
+
+    def project_plan(self, record: PlanChanges, event: PlanChanged) -> None:
+        record.changes += 1
+
+
+async def test_events_after_the_position_are_left_to_the_next_catch_up_and_applied_once(tmp_path: Path) -> None:
+    keyring = Keyring(InMemoryKeyStore(), LocalKeyEncryptionKey.generate())
+    source = InMemoryEventSource(serializer=PersonalDataSerializer(keyring, registry=EventTypeRegistry(CUSTOMER_TYPES)))
+    await register(source)
+    model = DurableReadModel(Projector(source, PlanChangeCount), PlanChanges, "Customer", FileCheckpointStore(tmp_path))
+    await model.open()
+    repository = AggregateRepository(source)
+    customer = await repository.get(Customer, "c-1")
+    customer.change_plan("platinum")
+    await repository.flush()
+
+    await model.reproject(["c-1"])
+    assert (model.records["c-1"].changes, model.position.seen("c-1")) == (1, 2)
+    await model.catch_up()
+    assert (model.records["c-1"].changes, model.position.seen("c-1")) == (2, 3)
