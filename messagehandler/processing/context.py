@@ -174,14 +174,16 @@ def handled_context(contexts: Sequence[ProcessingContext], outer: MessageContext
     Events emitted while handling a message are caused by it, share its correlation (the message's own
     id when it had none) and belong to its tenant, which a tenant-scoped event source needs to pick its
     table. An outcome of several messages keeps only what they all share: no single cause, and a
-    correlation or tenant only when every message has the same one. `who` is the host's own (`outer`).
+    correlation or tenant only when every message has the same one. `who` is the host's own (`outer`),
+    and so is the tenant of a message that names none (a host run per tenant over its own store).
     """
     if len(contexts) == 1:
         meta = contexts[0].message.metadata
-        return MessageContext(outer.who, meta.event_id, meta.correlation_id or meta.event_id, meta.tenant_id)
+        tenant = meta.tenant_id if meta.tenant_id is not None else outer.tenant_id
+        return MessageContext(outer.who, meta.event_id, meta.correlation_id or meta.event_id, tenant)
     metas = [context.message.metadata for context in contexts]
     correlations = {meta.correlation_id or meta.event_id for meta in metas}
-    tenants = {meta.tenant_id for meta in metas}
+    tenants = {meta.tenant_id if meta.tenant_id is not None else outer.tenant_id for meta in metas}
     return MessageContext(
         outer.who,
         None,

@@ -11,7 +11,7 @@ from reactivex import Observable
 from messagehandler import AggregateRepository, EventTypeRegistry, InMemoryEventSource, JsonEventSerializer
 from messagehandler.channels.envelope import CloudEvent
 from messagehandler.channels.volatile.in_process import InProcessChannel
-from messagehandler.events.context import MessageContext, current_message_context
+from messagehandler.events.context import MessageContext, current_message_context, message_context
 from messagehandler.eventsource.tenants import TenantScopedEventSource
 from messagehandler.processing import ActionableContext, ProcessingContext, ProcessingHost, channel_source
 from messagehandler.testing import recorded
@@ -116,3 +116,13 @@ async def test_an_event_emitted_by_an_action_lands_in_the_tenant_of_the_message_
         "order-7",
         "north",
     )
+
+
+async def test_a_message_without_a_tenant_keeps_the_tenant_the_host_runs_in(serializer: JsonEventSerializer) -> None:
+    own = sent(serializer, "p1", tenant="south")
+    untagged = sent(serializer, "p2")
+
+    with message_context(tenant_id="north", who="worker-7"):
+        seen = await run(EveryEvent(), own + untagged, serializer)
+
+    assert [(context.tenant_id, context.who) for context in seen] == [("south", "worker-7"), ("north", "worker-7")]
