@@ -200,8 +200,11 @@ class TableCheckpointStore:
                 except TableTransactionError as error:
                     if batch[-1][1] is not head or error_code(error) not in _HEAD_CHANGED:
                         raise
-                    await self._delete_rows(partition, lambda key, _: key.startswith(f"{generation}_"))
-                    return False
+                    current = await self._head(partition)
+                    if current is None or current["Generation"] != generation:
+                        await self._delete_rows(partition, lambda key, _: key.startswith(f"{generation}_"))
+                        return False
+                    break  # a retry of a head write that had landed: this generation is the checkpoint
         replaced = None if previous is None else f"{previous['Generation']}_"
         orphaned = datetime.now(UTC) - ORPHAN_AGE
 
