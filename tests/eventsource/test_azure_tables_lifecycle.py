@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from messagehandler import EventTypeRegistry
@@ -77,6 +78,23 @@ async def test_a_delete_leaves_a_payload_free_deleted_row_at_every_version_up_to
         }
     assert record.state is StreamState.DELETED
     assert [i async for i in source.stream_ids(STREAM_TYPE)] == ["kept"]
+
+
+@pytest.mark.parametrize("version", [None, 7], ids=["no-version-column", "version-disagreeing-with-its-key"])
+async def test_a_delete_overwrites_rows_other_tools_wrote_in_the_stream_where_they_are(
+    make_table_source: MakeSource, raw_table: TableClient, version: int | None
+) -> None:
+    source = make_table_source(registry=EventTypeRegistry(CONTRACT_EVENTS))
+    await fill(source, "gone", 3)
+    stored = await raw_table.get_entity(STREAM_TYPE, "gone_0000000002")
+    odd = {k: v for k, v in stored.items() if k != "Version"} | ({"Version": version} if version is not None else {})
+    await raw_table.upsert_entity(odd, mode=UpdateMode.REPLACE)
+
+    await source.delete(STREAM_TYPE, "gone", who="dpo")
+
+    left = await rows(raw_table)
+    assert {f"gone_{v:010d}" for v in (1, 2, 3)} <= set(left)  # overwritten where they were, end mark after
+    assert all(row.get("Kind") == "Deleted" and "Body" not in row for row in left.values())
 
 
 async def test_a_delete_that_fails_half_way_reads_deleted_and_is_finished_by_running_it_again(

@@ -197,7 +197,11 @@ class TableStreamLifecycle:
         raise unpublished(stream_type, stream_id, action)
 
     async def _remove_events(self, stream_type: str, partition: str, stream_id: str, record: LifecycleRecord) -> None:
-        """Replace every event row of the stream by a stub, 100 per transaction; then delete its snapshot."""
+        """Replace every event row of the stream by a stub, 100 per transaction; then delete its snapshot.
+
+        Rows are overwritten where they are, by their RowKey: a row another tool wrote without a
+        `Version` column, or with one that disagrees with its key, holds a payload to remove all the same.
+        """
         params = {"pk": partition, "lo": row_key(stream_id, 1), "hi": stream_end(stream_id)}
         action = f"delete the events of {record.stream}"
         with self._errors(action):
@@ -205,14 +209,14 @@ class TableStreamLifecycle:
                 KEY_RANGE, parameters=params, select=["RowKey", SOURCE_ID, VERSION, KIND]
             )
             doomed = [
-                version_of(row[VERSION])
+                row["RowKey"]
                 async for row in query
-                if text_of(row.get(SOURCE_ID, "")) == stream_id and not is_lifecycle_row(row) and VERSION in row
+                if text_of(row.get(SOURCE_ID, "")) == stream_id and not is_lifecycle_row(row)
             ]
             for start in range(0, len(doomed), _BATCH):
                 batch = [
-                    ("upsert", lifecycle_entity(partition, version, record), {"mode": UpdateMode.REPLACE})
-                    for version in doomed[start : start + _BATCH]
+                    ("upsert", {**lifecycle_entity(partition, 0, record), "RowKey": key}, {"mode": UpdateMode.REPLACE})
+                    for key in doomed[start : start + _BATCH]
                 ]
                 await self._client.submit_transaction(batch)
             with contextlib.suppress(ResourceNotFoundError):
