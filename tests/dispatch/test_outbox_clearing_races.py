@@ -168,6 +168,21 @@ async def test_close_returns_under_continuous_writes(spread: Writing) -> None:
     async with writers_running(writing) as stop:
         await asyncio.wait_for(writing.source.close(), DEADLINE)
         assert not stop.is_set()
+        assert writing.source._outbox_rows._task is None, "no clearing goes on after close"
+
+
+async def test_cleared_returns_after_the_clearing_task_was_cancelled(writing: Writing) -> None:
+    writing.proxy.inject(Fault.DELAY, match=b"$batch", times=1, delay=1.0)
+    await writing.flush("a", "A")
+    rows = writing.source._outbox_rows
+    clearing = rows._task
+    assert clearing is not None
+    clearing.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await clearing
+
+    await asyncio.wait_for(rows.cleared(), DEADLINE)
+    await writing.published_once()
 
 
 async def _sent(log: RequestLog, count: int) -> None:

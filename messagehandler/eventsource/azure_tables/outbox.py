@@ -277,7 +277,16 @@ class TableOutbox:
         waiting = [clear.done for clear in (*self._queued.values(), *self._taken.values())]
         if waiting:
             self._now.set()
+            self._start()  # a clearing task that was cancelled or failed would leave the queued ones waiting
             await asyncio.wait(waiting)
+
+    async def stop(self) -> None:
+        """Stop clearing: rows queued after the last `cleared()` stay in the outbox, for the relay."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def _key(self, entry: OutboxEntry) -> Key:
         return partition_key(entry.stream_type, entry.stream_id, self._shards), entry.stream_id

@@ -778,6 +778,7 @@ class AzureTableStorageEventSource:
         try:
             await self._outbox_rows.cleared()
         finally:
+            await self._outbox_rows.stop()
             await self._client.close()
 
     async def __aenter__(self) -> Self:
