@@ -105,6 +105,7 @@ class TableOutbox:
         self._queued: dict[Key, _Clear] = {}
         self._taken: dict[Key, _Clear] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
         self._now = asyncio.Event()
 
     # The append's side ------------------------------------------------------------------------------
@@ -275,13 +276,14 @@ class TableOutbox:
         Entries queued after the call are not waited for, so appends going on meanwhile cannot hold it up.
         """
         waiting = [clear.done for clear in (*self._queued.values(), *self._taken.values())]
-        if waiting:
+        if waiting and not self._stopped:
             self._now.set()
             self._start()  # a clearing task that was cancelled or failed would leave the queued ones waiting
             await asyncio.wait(waiting)
 
     async def stop(self) -> None:
         """Stop clearing: rows queued after the last `cleared()` stay in the outbox, for the relay."""
+        self._stopped = True
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
@@ -305,7 +307,7 @@ class TableOutbox:
                 taken.done.set_result(None)
 
     def _start(self) -> None:
-        if self._queued and (self._task is None or self._task.done()):
+        if self._queued and not self._stopped and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._clear_queued())
 
     async def _clear_queued(self) -> None:
