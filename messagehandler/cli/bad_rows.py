@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
+from messagehandler.cli.keys import LOCAL_KEK_ENV
 from messagehandler.errors import UnreadableEventError
 from messagehandler.events.personal import EncryptedEventError
 from messagehandler.eventsource.bad_rows import SkipBadRows
@@ -42,7 +43,7 @@ def hint(error: BaseException) -> str:
     """Advice to append to the message of an error that stopped a command."""
     if isinstance(error, EncryptedEventError) or isinstance(error.__cause__, EncryptedEventError):
         return (
-            "; to open sealed personal data pass --keys-table with --key-vault-key or $MESSAGEHANDLER_LOCAL_KEK, "
+            f"; to open sealed personal data pass --keys-table with --key-vault-key or ${LOCAL_KEK_ENV}, "
             "or pass --skip-bad-rows to leave such streams out and list them"
         )
     if isinstance(error, UnreadableEventError):

@@ -188,6 +188,13 @@ class InMemoryEventSource(InMemoryLifecycle):
                 yield entry
 
     async def clear(self, entry: OutboxEntry) -> bool:
+        return self._clear(entry)
+
+    def clear_later(self, entry: OutboxEntry) -> None:
+        """Clear at once: in memory a clear costs no round trip, so there is nothing to defer."""
+        self._clear(entry)
+
+    def _clear(self, entry: OutboxEntry) -> bool:
         entries = self._outbox.get(entry.stream_type, {})
         current = entries.get(entry.stream_id)
         if current is None:
@@ -196,13 +203,6 @@ class InMemoryEventSource(InMemoryLifecycle):
             return False
         del entries[entry.stream_id]
         return True
-
-    def clear_later(self, entry: OutboxEntry) -> None:
-        """Clear at once: in memory a clear costs no round trip, so there is nothing to defer."""
-        entries = self._outbox.get(entry.stream_type, {})
-        current = entries.get(entry.stream_id)
-        if current is not None and current.token == entry.token:
-            del entries[entry.stream_id]
 
     async def cleared(self) -> None:
         """Every clear is done at once; present so both sources offer the same outbox."""

@@ -39,6 +39,7 @@ from messagehandler.errors import ConfigurationError, MessageHandlerError, Remed
 from messagehandler.events.context import current_message_context
 from messagehandler.events.event import Event
 from messagehandler.events.registry import EventTypeRegistry
+from messagehandler.eventsource.append_options import append
 from messagehandler.eventsource.bad_rows import SkipBadRows
 from messagehandler.eventsource.lifecycle import LifecycleRecord, StreamLifecycle
 from messagehandler.eventsource.outbox import DeferredClearing, Outbox, OutboxEntry
@@ -48,7 +49,7 @@ from messagehandler.eventsource.snapshots import Snapshot, SnapshotSource
 TenantSourceFactory = Callable[[str, EventTypeRegistry], EventSource]
 """Builds the source of one tenant, reading with the shared registry."""
 
-_TENANT_ID = re.compile(r"^[a-z0-9]+$")
+TENANT_ID = re.compile(r"^[a-z0-9]+$")
 _log = logging.getLogger(__name__)
 CLOSE_CLEARING_WAIT = 10.0
 """Seconds `close` waits for clears still running in the background before it cancels them."""
@@ -77,7 +78,7 @@ def tenant_tables(prefix: str) -> Callable[[str], str]:
         raise ConfigurationError(f"table prefix {prefix!r} must start with a letter and hold only letters and digits")
 
     def name(tenant: str) -> str:
-        if not _TENANT_ID.match(tenant) or len(prefix) + len(tenant) > 63:
+        if not TENANT_ID.match(tenant) or len(prefix) + len(tenant) > 63:
             raise ConfigurationError(
                 f"tenant id {tenant!r} cannot name a table after {prefix!r}: use lowercase letters and digits, "
                 f"at most {63 - len(prefix)} of them, or map tenant ids to table names with your own function"
@@ -157,8 +158,8 @@ class TenantScopedEventSource:
                     f"event {type(event).__event_type__!r} for stream {stream_type}/{stream_id} was emitted for "
                     f"tenant {emitted_for!r} and cannot be appended for tenant {tenant_id!r}; nothing was written"
                 )
-        return await source.append(
-            stream_type, stream_id, expected_version, events, version_known=version_known, snapshot=snapshot
+        return await append(
+            source, stream_type, stream_id, expected_version, events, version_known=version_known, snapshot=snapshot
         )
 
     async def read_snapshot(self, stream_type: str, stream_id: str) -> Snapshot | None:

@@ -13,7 +13,7 @@ with requires_extra("storage-queue", "the poison queue of a queue-triggered func
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.queue.aio import QueueClient
 
-POISON_SUFFIX = "-poison"
+    from messagehandler.channels.transactional.storage_queue_clients import POISON_SUFFIX
 
 
 def storage_poison_queue(connection_string: str, queue_name: str) -> Callable[[bytes, str], Awaitable[None]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import json
 import logging
 from collections import deque
@@ -231,7 +232,8 @@ class CatchUpReceiver:
         batch = _Batch(self._generation, 0)
         messages: list[ReceivedMessage] = []
         await prepare_to_write(
-            self.serializer, [e for _, e in list(self._buffer)[:max_messages] if not isinstance(e, UndecodedEvent)]
+            self.serializer,
+            [e for _, e in itertools.islice(self._buffer, max_messages) if not isinstance(e, UndecodedEvent)],
         )
         while self._buffer and len(messages) < max_messages:
             seq, event = self._buffer.popleft()

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from messagehandler import AggregateRepository, EventSource, InMemoryEventSource
+from messagehandler import AggregateRepository, EventSource, InMemoryEventSource, message_context
 from messagehandler.events.event import Event
 from messagehandler.eventsource.observed import ObservedSource
 from messagehandler.eventsource.outbox import OutboxEntry
+from messagehandler.eventsource.tenants import TenantScopedEventSource
 from tests.repository.counter import COUNTER, Counter
 
 
@@ -48,23 +49,21 @@ class Forwarding(InMemoryEventSource):
         return await super().append(stream_type, stream_id, expected_version, events, **options)
 
 
-@pytest.mark.parametrize("wrapped", [False, True], ids=["direct", "observed"])
+@pytest.mark.parametrize("wrapped", ["direct", "observed", "tenant"])
 @pytest.mark.parametrize(("base", "snapshots"), [(OldSource, False), (VersionKnownOnly, False), (Forwarding, True)])
 async def test_a_source_with_an_older_append_is_stored_to_and_its_missing_snapshots_are_said_once(
-    caplog: pytest.LogCaptureFixture, base: type[InMemoryEventSource], snapshots: bool, wrapped: bool
+    caplog: pytest.LogCaptureFixture, base: type[InMemoryEventSource], snapshots: bool, wrapped: str
 ) -> None:
     caplog.set_level(logging.WARNING, "messagehandler.eventsource")
     kind = type(base.__name__, (base,), {})  # a class of its own: what is said once per class is said here
     store = kind()
-    source: EventSource = ObservedSource(store) if wrapped else store
-    for amount in range(1, 13):
-        repository = AggregateRepository(source)
-        (await repository.get(Counter, "c")).add(amount)
-        await repository.flush()
-
-    counter = await AggregateRepository(source).get(Counter, "c")
-
-    assert (counter.version, counter.total) == (12, 78)
+    source: EventSource = {
+        "direct": store,
+        "observed": ObservedSource(store),
+        "tenant": TenantScopedEventSource(lambda tenant, registry: store),
+    }[wrapped]
+    with message_context(tenant_id="north"):
+        await stored_to(source)
     stored = await store.read_snapshot(COUNTER, "c")
     assert (stored.version if stored else None) == (10 if snapshots else None)
     told = [r.getMessage() for r in caplog.records if "takes no snapshot=" in r.getMessage()]
@@ -73,3 +72,14 @@ async def test_a_source_with_an_older_append_is_stored_to_and_its_missing_snapsh
     else:
         assert len(told) == 1
         assert told[0].startswith(f"{base.__name__}.append takes no snapshot=")
+
+
+async def stored_to(source: EventSource) -> None:
+    for amount in range(1, 13):
+        repository = AggregateRepository(source)
+        (await repository.get(Counter, "c")).add(amount)
+        await repository.flush()
+
+    counter = await AggregateRepository(source).get(Counter, "c")
+
+    assert (counter.version, counter.total) == (12, 78)

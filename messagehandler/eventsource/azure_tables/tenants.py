@@ -8,7 +8,6 @@ only: any other table named `{prefix}` plus lowercase letters and digits would r
 
 from __future__ import annotations
 
-import re
 from typing import Any, Self
 
 from azure.data.tables.aio import TableServiceClient
@@ -16,9 +15,7 @@ from azure.data.tables.aio import TableServiceClient
 from messagehandler.azure_errors import azure_errors
 from messagehandler.errors import ConfigurationError
 from messagehandler.eventsource.azure_tables.source import _SECRET_PARTS, Credential, _credential_secrets
-from messagehandler.eventsource.tenants import tenant_tables
-
-_TENANT_ID = re.compile(r"^[a-z0-9]+$")
+from messagehandler.eventsource.tenants import TENANT_ID, tenant_tables
 
 
 class TenantTables:
@@ -77,7 +74,7 @@ class TenantTables:
                 "TableName ge @prefix and TableName lt @after", parameters={"prefix": prefix, "after": after}
             ):
                 tenant = table.name[len(prefix) :]
-                if table.name.startswith(prefix) and _TENANT_ID.match(tenant):
+                if table.name.startswith(prefix) and TENANT_ID.match(tenant):
                     found.append(tenant)
         return sorted(found)
 
