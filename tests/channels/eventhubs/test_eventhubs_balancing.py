@@ -105,7 +105,9 @@ async def test_two_receivers_split_the_partitions_and_one_takes_all_back_when_th
 
     counts = Counter(m.envelope.id for messages in taken.values() for m in messages)
     assert set(counts) == {e.id for e in [*before, *after]}
-    assert all(counts[e.id] == 1 for e in after), "the survivor resumed after the stopped receiver's checkpoints"
+    assert all(counts[e.id] == 1 for e in [*before, *after]), (
+        "the survivor resumed after the stopped receiver's checkpoints"
+    )
     for stream in {e.stream_id for e in [*before, *after]}:
         got = [m.envelope.id for messages in taken.values() for m in messages if m.envelope.stream_id == stream]
         assert got == sorted(set(got), key=got.index)

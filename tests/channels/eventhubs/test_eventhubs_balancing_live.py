@@ -70,6 +70,7 @@ async def test_two_receivers_split_the_partitions_and_one_takes_them_all_when_th
                     return len(counts) == 2 and abs(max(counts.values()) - min(counts.values())) <= 1
 
                 await until(split, 120)
+                partitions = sum((await owners()).values())
                 stop.set()
                 await asyncio.gather(*tasks)
                 await second.close()
@@ -77,7 +78,7 @@ async def test_two_receivers_split_the_partitions_and_one_takes_them_all_when_th
                 survivor = asyncio.ensure_future(keep_receiving(first))
 
                 async def alone() -> bool:
-                    return len(await owners()) == 1
+                    return list((await owners()).values()) == [partitions]  # the survivor owns every one
 
                 await until(alone, 120)
                 stop.set()
